@@ -51,6 +51,8 @@ setup(
             "ttsrl-subset-data-dir=ttsrl.bin.subset_data_dir:main",
             "ttsrl-combine-data=ttsrl.bin.combine_data:main",
             "ttsrl-seedtts-to-data-dir=ttsrl.bin.seedtts_to_data_dir:main",
+            "ttsrl-tokenize-text=ttsrl.bin.tokenize_text:main",
+            "ttsrl-compute-feats=ttsrl.bin.compute_feats:main",
         ]
     },
 )

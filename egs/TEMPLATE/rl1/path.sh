@@ -1,7 +1,6 @@
 # Sourced by every recipe script: puts the ttsrl venv and utils/ on PATH.
 # MAIN_ROOT is the repository root (recipes live at egs/<corpus>/<task>).
-MAIN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/../../..
-MAIN_ROOT=$(cd "${MAIN_ROOT}" && pwd)
+MAIN_ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../.." && pwd)
 export MAIN_ROOT
 if [ -f "${MAIN_ROOT}/tools/venv/bin/activate" ]; then
   # shellcheck disable=SC1091

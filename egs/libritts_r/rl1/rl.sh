@@ -1,0 +1,1 @@
+../../TEMPLATE/rl1/rl.sh

@@ -1,0 +1,74 @@
+"""egs/TEMPLATE/rl1: a new recipe made by setup.sh runs stage 1, validates, and skips on a rerun."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+DATA_SH = """#!/usr/bin/env bash
+# Test corpus: toy data dirs, optionally broken.
+set -euo pipefail
+broken=false
+. utils/parse_options.sh
+python3 - "$broken" <<'PY'
+import os, sys
+from ttsrl.data.toy import make_toy_data_dir
+for i, name in enumerate(["train", "dev", "test"]):
+    make_toy_data_dir(f"data/{name}", seed=i)
+if sys.argv[1] == "true":
+    os.remove("data/dev/wav/" + sorted(os.listdir("data/dev/wav"))[0])
+PY
+echo ran >> calls.txt
+"""
+
+
+def make_recipe(tmp_path):
+    recipe = tmp_path / "egs" / "toy" / "rl1"
+    subprocess.run(["bash", str(ROOT / "egs/TEMPLATE/rl1/setup.sh"), str(recipe)], check=True, capture_output=True)
+    (recipe / "local" / "data.sh").write_text(DATA_SH)
+    (recipe / "local" / "data.sh").chmod(0o755)
+    (recipe / "run.sh").write_text("#!/usr/bin/env bash\nset -euo pipefail\n./rl.sh --test_sets test \"$@\"\n")
+    (recipe / "run.sh").chmod(0o755)
+    return recipe
+
+
+def run(recipe, *args):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run(["./run.sh", *args], cwd=recipe, capture_output=True, text=True, env=env)
+
+
+def test_stage1_runs_validates_and_skips_on_rerun(tmp_path):
+    recipe = make_recipe(tmp_path)
+    r = run(recipe, "--stage", "1", "--stop-stage", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Stage 1: validating data/dev" in r.stdout
+    for s in ("train", "dev", "test"):
+        assert (recipe / "data" / s / "spk2utt").is_file()
+    assert (recipe / "data" / ".stage1.done").is_file()
+    r = run(recipe, "--stage", "1", "--stop_stage", "1")
+    assert r.returncode == 0
+    assert "skipping" in r.stdout
+    assert (recipe / "calls.txt").read_text().count("ran") == 1  # no work done twice
+
+
+def test_stage1_fails_on_invalid_data_without_marker(tmp_path):
+    recipe = make_recipe(tmp_path)
+    r = run(recipe, "--stop_stage", "1", "--local_data_opts", "--broken true")
+    assert r.returncode != 0
+    assert "data/dev" in r.stdout + r.stderr
+    assert not (recipe / "data" / ".stage1.done").exists()
+
+
+def test_unknown_option_and_stray_argument_fail(tmp_path):
+    recipe = make_recipe(tmp_path)
+    assert run(recipe, "--no_such_option", "1").returncode != 0
+    r = run(recipe, "stray")
+    assert r.returncode != 0 and "unexpected arguments" in r.stderr
+
+
+def test_help_lists_stages(tmp_path):
+    recipe = make_recipe(tmp_path)
+    r = run(recipe, "--help")
+    assert r.returncode == 0
+    assert "--stop_stage" in r.stdout and "scoring" in r.stdout

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Make a data directory consistent in place: keep only utterances present in every file,
+# sort every file, regenerate spk2utt. Originals are saved in <data-dir>/.backup/ and the
+# dropped ids, with reasons, in <data-dir>/.backup/dropped.txt.
+#
+# Usage: utils/fix_data_dir.sh [--required "<files>"] <data-dir>
+# e.g.: utils/fix_data_dir.sh data/train
+#
+# Thin wrapper around ttsrl/bin/fix_data_dir.py (python3 from PATH, i.e. the venv once path.sh is sourced;
+# set PYTHON to use another interpreter). Exits non-zero on bad input.
+set -euo pipefail
+
+exec "${PYTHON:-python3}" -m ttsrl.bin.fix_data_dir "$@"
