@@ -1,0 +1,68 @@
+"""Compute log-mel features of a data directory: feats.ark/scp, utt2num_frames, stats.npz.
+
+Runs in one process; for parallel jobs split the data directory first
+(utils/split_data.sh) and run one job per split, then merge the shards' stats with
+ttsrl.feats.stats.merge_stats_files.
+
+Usage:
+    python -m ttsrl.bin.compute_feats --data_dir data/train --out_dir dump/feats/train --write_stats true
+    python -m ttsrl.bin.compute_feats --data_dir data/dev --out_dir dump/feats/dev --hop_length 160 --n_mels 80
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+
+
+def str2bool(value: str) -> bool:
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    from ttsrl.feats.mel import MelConfig
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data_dir", required=True, help="Kaldi data directory with wav.scp")
+    p.add_argument("--out_dir", required=True, help="where feats.ark/scp, utt2num_frames, stats.npz go")
+    p.add_argument(
+        "--write_stats", type=str2bool, nargs="?", const=True, default=False, help="also write stats.npz"
+    )
+    p.add_argument("--num_threads", type=int, default=1, help="torch threads (one per job, Kaldi-style)")
+    p.add_argument("--fs", type=int, default=MelConfig.sample_rate, help="audio is resampled to this rate")
+    for f in dataclasses.fields(MelConfig):
+        if f.name != "sample_rate":
+            kind = int if f.type == "int" else float
+            p.add_argument(
+                f"--{f.name}", type=kind, default=f.default, help=f"MelConfig.{f.name} (default %(default)s)"
+            )
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
+    )
+    import torch
+
+    from ttsrl.feats.dump import dump_data_dir_feats
+    from ttsrl.feats.mel import MelConfig
+
+    torch.set_num_threads(args.num_threads)
+    conf = {f.name: getattr(args, f.name) for f in dataclasses.fields(MelConfig) if f.name != "sample_rate"}
+    try:
+        config = MelConfig(sample_rate=args.fs, **conf)
+        dump_data_dir_feats(args.data_dir, args.out_dir, config, write_stats=args.write_stats)
+    except (ValueError, OSError) as e:  # bad input (AudioError is a ValueError): one clear line, exit 1
+        logging.error("%s", e)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()
