@@ -1,0 +1,84 @@
+"""Sampler: determinism, cache == no cache, log-probs == teacher forcing, filters, length bounds."""
+import torch
+
+from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
+from ttsrl.sample.sampler import SamplingConfig, filter_logits, sample
+
+
+def tiny():
+    torch.manual_seed(0)
+    return CodecLM(CodecLMConfig(text_vocab_size=20, speech_vocab_size=30, d_model=32, n_layers=2,
+                                 n_heads=4, d_ff=64, dropout=0.0, max_len=256)).eval()
+
+
+TEXT = torch.tensor([[3, 4, 5, 6, 7, 8], [8, 9, 10, 0, 0, 0]])
+TLENS = torch.tensor([6, 3])
+PROMPT = torch.tensor([[1, 2, 3], [4, 0, 0]])
+PLENS = torch.tensor([3, 1])
+
+
+def run(m, **kw):
+    cfg = SamplingConfig(**{"num_candidates": 3, "top_k": 10, "seed": 7, **kw})
+    return sample(m, TEXT, TLENS, cfg, prompt=PROMPT, prompt_lens=PLENS, target_text_lens=torch.tensor([4, 2]))
+
+
+def test_deterministic_given_seed_and_differs_across_seeds():
+    m = tiny()
+    a, b, c = run(m), run(m), run(m, seed=8)
+    assert all(torch.equal(x, y) for x, y in zip(a.tokens, b.tokens, strict=True))
+    assert torch.equal(a.logprobs, b.logprobs)
+    assert any(not torch.equal(x, y) for x, y in zip(a.tokens, c.tokens, strict=True))
+
+
+def test_cache_equals_no_cache():
+    m = tiny()
+    a, b = run(m, use_cache=True), run(m, use_cache=False)
+    assert all(torch.equal(x, y) for x, y in zip(a.tokens, b.tokens, strict=True))
+    assert torch.allclose(a.logprobs, b.logprobs, atol=1e-4)
+
+
+def test_logprobs_match_teacher_forced_pass_with_prompt():
+    m = tiny()
+    out = run(m, top_k=0)
+    for i, toks in enumerate(out.tokens):
+        r = i // 3
+        sp = torch.cat([PROMPT[r, : PLENS[r]], toks])[None]
+        logp, _ = m.token_logprobs(TEXT[r : r + 1, : TLENS[r]], TLENS[r : r + 1], sp, torch.tensor([sp.shape[1]]),
+                                   prompt_lens=PLENS[r : r + 1])
+        # <eos> is scored only when the model chose it
+        expected = logp.sum() if out.finished[i] else logp[0, : -1].sum()
+        assert torch.allclose(out.logprobs[i], expected, atol=1e-4), (i, out.logprobs[i], expected)
+
+
+def test_length_bounds():
+    m = tiny()
+    out = run(m, max_len_ratio=2.0, min_len_ratio=1.0)
+    tgt = [4, 4, 4, 2, 2, 2]
+    for toks, n, fin in zip(out.tokens, tgt, out.finished, strict=True):
+        assert n * 1.0 <= len(toks) <= 2 * n
+        assert fin or len(toks) == 2 * n - 1
+
+
+def test_repetition_guard_limits_runs():
+    m = tiny()
+    with torch.no_grad():
+        m.head.weight.zero_()
+        m.head.weight[5, 0] = 1.0  # token 5 dominates everywhere
+        m.ln_f.bias.fill_(50.0)
+        m.ln_f.weight.zero_()
+    out = run(m, top_k=1, rep_window=4, rep_max=2, max_len_ratio=5.0, min_len_ratio=5.0)
+    for toks in out.tokens:
+        t = toks.tolist()
+        for j in range(len(t)):
+            if t[j] == 5:
+                assert t[max(0, j - 4) : j].count(5) < 2
+
+
+def test_filter_logits_top_k_top_p():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    k = filter_logits(logits, top_k=2)
+    assert torch.isinf(k[0, 2:]).all() and torch.isfinite(k[0, :2]).all()
+    p = filter_logits(logits, top_p=0.7)
+    assert torch.isfinite(p[0, :2]).all() and torch.isinf(p[0, 2:]).all()
+    p = filter_logits(logits, top_p=0.5)
+    assert torch.isfinite(p[0, :1]).all() and torch.isinf(p[0, 1:]).all()

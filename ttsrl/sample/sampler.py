@@ -1,0 +1,164 @@
+"""Batched autoregressive sampling of speech tokens from a CodecLM, with a KV cache.
+
+Every (text, prompt) row is sampled `num_candidates` times in one batch. Top-k, top-p and
+temperature filter the distribution; a repetition guard (after CosyVoice 2's
+repetition-aware sampling) redraws from the unfiltered distribution without the drawn token
+when that token already filled its recent window; <eos> is suppressed before `min_len` and forced at `max_len`, both
+proportional to the number of target text tokens. The same seed gives the same samples.
+
+Usage::
+
+    cfg = SamplingConfig(num_candidates=4, top_k=50, seed=0)
+    out = sample(model, text, text_lens, cfg, prompt=prompt, prompt_lens=prompt_lens,
+                 target_text_lens=target_lens)
+    out.tokens[i]      # LongTensor of row i // num_candidates, candidate i % num_candidates
+    out.logprobs[i]    # sum of log p(token) under the unfiltered model distribution
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ttsrl.models.codec_lm import CodecLM, KVCache
+
+
+@dataclass
+class SamplingConfig:
+    num_candidates: int = 1
+    temperature: float = 1.0
+    top_k: int = 0  # 0 = off
+    top_p: float = 1.0  # 1.0 = off
+    max_len_ratio: float = 6.0  # at most this many speech tokens per target text token
+    min_len_ratio: float = 0.5  # <eos> is not allowed before this many per target text token
+    max_len: int = 1000  # absolute cap on generated tokens
+    rep_window: int = 10  # repetition guard: look back this many tokens ...
+    rep_max: int = 0  # ... and resample from the full distribution if the token occurs this often (0 = off)
+    seed: int = 0
+    use_cache: bool = True
+
+
+@dataclass
+class SampleOutput:
+    tokens: list[torch.Tensor]  # B * N sequences without <eos>
+    logprobs: torch.Tensor  # (B * N,) summed log-probs of the sampled tokens and of a chosen <eos>
+    finished: torch.Tensor  # (B * N,) True if the model chose <eos> (False: cut at the length bound)
+
+
+def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """Masks logits outside the top-k and outside the smallest set with probability >= top_p. (B, V)"""
+    if top_k > 0 and top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, idx = logits.sort(dim=-1, descending=True)
+        cum = sorted_logits.softmax(-1).cumsum(-1)
+        drop = cum - sorted_logits.softmax(-1) >= top_p  # keep the token that crosses top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, idx, sorted_logits)
+    return logits
+
+
+def _draw(logits, cfg: SamplingConfig, history, gen):
+    """One token per row from (B, V) logits; `history` (B, t) holds the tokens so far."""
+    scaled = logits / max(cfg.temperature, 1e-5)
+    probs = filter_logits(scaled, cfg.top_k, cfg.top_p).softmax(-1)
+    tok = torch.multinomial(probs, 1, generator=gen).squeeze(1)
+    if cfg.rep_max > 0 and history.shape[1] > 0:
+        recent = history[:, -cfg.rep_window :]
+        repeated = (recent == tok[:, None]).sum(1) >= cfg.rep_max
+        if repeated.any():
+            full = scaled.scatter(1, tok[:, None], float("-inf"))  # everything but the repeated token
+            alt = torch.multinomial(full.softmax(-1), 1, generator=gen).squeeze(1)
+            tok = torch.where(repeated, alt, tok)
+    return tok
+
+
+@torch.inference_mode()
+def sample(
+    model: CodecLM,
+    text: torch.Tensor,
+    text_lens: torch.Tensor,
+    cfg: SamplingConfig,
+    prompt: torch.Tensor | None = None,
+    prompt_lens: torch.Tensor | None = None,
+    target_text_lens: torch.Tensor | None = None,
+    spk: torch.Tensor | None = None,
+    tags: torch.Tensor | None = None,
+) -> SampleOutput:
+    """Samples `cfg.num_candidates` speech-token sequences per row.
+
+    text (B, Tt) holds prompt text + target text; prompt (B, Tpr) the prompt's speech tokens;
+    target_text_lens (B,) the target part of the text, for the length bounds (default: all).
+    """
+    was_training = model.training
+    model.eval()
+    dev = text.device
+    N = cfg.num_candidates
+    B0 = text.shape[0]
+    rep = lambda t: None if t is None else t.repeat_interleave(N, 0)  # noqa: E731
+    text, text_lens, spk, tags = rep(text), rep(text_lens), rep(spk), rep(tags)
+    if prompt is None:
+        prompt = torch.zeros(B0, 0, dtype=torch.long, device=dev)
+        prompt_lens = torch.zeros(B0, dtype=torch.long, device=dev)
+    prompt, prompt_lens = rep(prompt), rep(prompt_lens)
+    tgt = rep(target_text_lens) if target_text_lens is not None else text_lens
+    B = text.shape[0]
+
+    x, valid = model.embed_prefix(text, text_lens, spk, tags)
+    p_valid = torch.arange(prompt.shape[1], device=dev)[None, :] < prompt_lens[:, None]
+    x = torch.cat([x, model.embed_speech(prompt.masked_fill(~p_valid, 0))], 1)
+    valid = torch.cat([valid, p_valid], 1)
+
+    max_new = torch.clamp((tgt.float() * cfg.max_len_ratio).ceil().long(), min=1, max=cfg.max_len)
+    min_new = (tgt.float() * cfg.min_len_ratio).floor().long()
+    room = model.cfg.max_len - int(valid.sum(1).max())  # positions left after the longest prefix
+    if room < int(max_new.max()):
+        max_new = max_new.clamp(max=max(room, 1))
+    steps = int(max_new.max())
+
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(cfg.seed)
+    eos = model.eos
+    out = torch.full((B, steps), eos, dtype=torch.long, device=dev)
+    logprobs = torch.zeros(B, device=dev)
+    done = torch.zeros(B, dtype=torch.bool, device=dev)
+    lengths = torch.zeros(B, dtype=torch.long, device=dev)
+    truncated = torch.zeros(B, dtype=torch.bool, device=dev)
+
+    if cfg.use_cache:
+        D = model.cfg.d_model
+        cache = KVCache(model.cfg.n_layers, B, model.cfg.n_heads, x.shape[1] + steps,
+                        D // model.cfg.n_heads, dev, x.dtype)
+        h = model._run(x, valid, cache, pos_offset=torch.zeros(B, dtype=torch.long, device=dev))
+        last = valid.shape[1] - 1 - valid.flip(1).long().argmax(1)  # last real column per row
+        h_last = h[torch.arange(B, device=dev), last]
+        n_valid = valid.sum(1)
+    for t in range(steps):
+        if not cfg.use_cache:
+            seq = torch.cat([x, model.embed_speech(out[:, :t])], 1)
+            seq_valid = torch.cat([valid, torch.ones(B, t, dtype=torch.bool, device=dev)], 1)
+            h = model._run(seq, seq_valid)
+            last = seq_valid.shape[1] - 1 - seq_valid.flip(1).long().argmax(1)
+            h_last = h[torch.arange(B, device=dev), last]
+        raw = model.head(h_last).float()  # (B, V + 1)
+        logits = raw.clone()
+        logits[:, eos] = torch.where(t < min_new, float("-inf"), raw[:, eos])
+        tok = _draw(logits, cfg, out[:, :t], gen)
+        force_eos = (t >= max_new - 1) & ~done
+        forced = force_eos & (tok != eos)
+        truncated |= forced
+        tok = torch.where(force_eos | done, eos, tok)
+        lp = torch.log_softmax(raw, -1).gather(1, tok[:, None]).squeeze(1)
+        logprobs += torch.where(done | forced, 0.0, lp)
+        out[:, t] = tok
+        lengths += (~done & (tok != eos)).long()
+        done = done | (tok == eos)
+        if bool(done.all()):
+            break
+        if cfg.use_cache:
+            h_last = model.decode_step(tok, n_valid, cache)
+            n_valid = n_valid + 1
+    model.train(was_training)
+    return SampleOutput(tokens=[out[i, : lengths[i]].clone() for i in range(B)], logprobs=logprobs,
+                        finished=~truncated)
