@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Sample N speech-token candidates per (prompt, text) from a codec LM (stage 5).
+
+Usage: python -m ttsrl.bin.sample_lm --lm exp/base/lm/model.pt --token_dir dump/tokens/test \\
+           --out_dir exp/base/samples/test --num_candidates 4 [--top_k 50] [--job 1 --num_jobs 4]
+Writes (with --num_jobs, per job K: tokens.K.ark/.scp, logprobs.K, ...; cat them to merge):
+  tokens.scp     <utt>-c<k> -> int32 speech tokens (kaldiio)
+  logprobs       <utt>-c<k> <summed log-prob of the sampled tokens under the model>
+  finished       <utt>-c<k> <1 if the model chose <eos>, 0 if cut at the length bound>
+Uses the set's zero-shot prompts (prompt_text, prompt_speech.scp) when the token dir has them.
+"""
+import argparse
+import logging
+
+from ttsrl.sample.generate import generate_candidates
+from ttsrl.sample.sampler import SamplingConfig
+from ttsrl.train.config import add_config_args, add_dataclass_args, dataclass_from_args, parse_with_config
+
+
+def get_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_args(p)
+    p.add_argument("--lm", required=True, help="model.pt of a trained codec LM")
+    p.add_argument("--token_dir", required=True, help="dump/tokens/<set> (text, speech.scp, prompts)")
+    p.add_argument("--out_dir", required=True)
+    p.add_argument("--batch_size", type=int, default=8, help="(prompt, text) rows per batch (x num_candidates)")
+    p.add_argument("--no_prompt", action="store_true", help="ignore the set's prompts")
+    p.add_argument("--job", type=int, default=1, help="this job's index, 1-based (with --num_jobs)")
+    p.add_argument("--num_jobs", type=int, default=1, help="split the utterances over this many jobs")
+    p.add_argument("--ngpu", type=int, default=None, help="0 = CPU; default: CUDA when available")
+    p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    add_dataclass_args(p, SamplingConfig, group="sampling")
+    return p
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    args = parse_with_config(get_parser(), argv)
+    generate_candidates(args, dataclass_from_args(SamplingConfig, args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Datasets over tokenized sets (stage 3 output) for the codec LM and its alignment.
+
+A token dir (``dump/tokens/<set>``) holds::
+
+    text          <utt> <id> <id> ...      text token ids (the text tokenizer's list)
+    speech.scp    <utt> <ark:offset>       int32 speech token ids (kaldiio)
+    prompt_text   <utt> <id> ...           optional: ids of the zero-shot prompt's text
+    prompt_speech.scp                      optional: the prompt's speech tokens
+
+Usage::
+
+    ds = TokenDataset("dump/tokens/train")
+    loader = build_loader(ds, ds.lengths, max_tokens=4000, collate_fn=collate_tokens)
+    batch = next(iter(loader))   # {"utts", "text", "text_lens", "speech", "speech_lens"}
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ttsrl.data.arrays import read_scp
+from ttsrl.data.datadir import DataDirError, read_kv
+
+
+def read_id_file(path: str) -> dict[str, list[int]]:
+    """Reads a Kaldi-style file of integer id lists; errors name the file and utterance."""
+    out = {}
+    for utt, value in read_kv(path).items():
+        try:
+            out[utt] = [int(x) for x in value.split()]
+        except ValueError as e:
+            raise DataDirError(f"{path}: utterance {utt}: not a list of integer ids: {value[:60]!r}") from e
+    return out
+
+
+class TokenDataset(Dataset):
+    """(text ids, speech ids[, prompt]) per utterance of a token dir, in sorted utt order."""
+
+    def __init__(self, token_dir: str, utts: Sequence[str] | None = None, with_prompt: bool = False):
+        self.dir = token_dir
+        self.text = read_id_file(os.path.join(token_dir, "text"))
+        self.speech = read_scp(os.path.join(token_dir, "speech.scp"))
+        missing = [u for u in self.text if u not in self.speech]
+        if missing:
+            raise DataDirError(f"{token_dir}: {len(missing)} utterances have text but no speech tokens, "
+                               f"e.g. {missing[:3]}")
+        self.utts = sorted(utts if utts is not None else self.text)
+        self.with_prompt = with_prompt
+        if with_prompt:
+            self.prompt_text = read_id_file(os.path.join(token_dir, "prompt_text"))
+            self.prompt_speech = read_scp(os.path.join(token_dir, "prompt_speech.scp"))
+        self._speech_lens = self._read_lens()
+
+    def _read_lens(self) -> dict[str, int]:
+        path = os.path.join(self.dir, "utt2num_tokens")
+        if os.path.exists(path):
+            return {u: int(n) for u, n in read_kv(path).items()}
+        return {u: len(self.speech[u]) for u in self.utts}
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Sequence length per item (text + speech + 2 specials), for bucketing."""
+        return np.array([len(self.text[u]) + self._speech_lens[u] + 2 for u in self.utts])
+
+    def __len__(self) -> int:
+        return len(self.utts)
+
+    def __getitem__(self, i: int) -> dict:
+        u = self.utts[i]
+        item = {"utt": u, "text": torch.tensor(self.text[u], dtype=torch.long),
+                "speech": torch.from_numpy(np.asarray(self.speech[u], dtype=np.int64))}
+        if self.with_prompt:
+            item["prompt_text"] = torch.tensor(self.prompt_text[u], dtype=torch.long)
+            item["prompt_speech"] = torch.from_numpy(np.asarray(self.prompt_speech[u], dtype=np.int64))
+        return item
+
+
+def pad_1d(seqs: Sequence[torch.Tensor], value: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pads 1-D tensors: (B, T_max) and lengths (B,)."""
+    lens = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    out = torch.full((len(seqs), int(lens.max()) if len(seqs) else 0), value, dtype=seqs[0].dtype)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = s
+    return out, lens
+
+
+def collate_tokens(items: list[dict]) -> dict:
+    """Pads every tensor field of the items; lengths go to ``<field>_lens``."""
+    batch = {"utts": [it["utt"] for it in items]}
+    for key in items[0]:
+        if key == "utt":
+            continue
+        batch[key], batch[f"{key}_lens"] = pad_1d([it[key] for it in items])
+    return batch

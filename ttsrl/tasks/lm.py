@@ -1,0 +1,74 @@
+"""Codec LM training task: next-speech-token prediction over stage 3's token dirs.
+
+Usage::
+
+    python -m ttsrl.bin.train_lm --config conf/lm/small.yaml --train_dir dump/tokens/train \\
+        --valid_dir dump/tokens/dev --token_list exp/tokenizer/tokens.txt \\
+        --speech_vocab_size 1000 --exp_dir exp/base/lm
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import torch
+
+from ttsrl.data.token_dataset import TokenDataset, collate_tokens
+from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
+from ttsrl.tasks.base import Task
+from ttsrl.text.tokenizer import read_token_list
+from ttsrl.train.trainer import move_to_device
+
+
+class LMTask(Task):
+    description = "Train the codec language model on text and speech tokens."
+
+    @classmethod
+    def add_task_args(cls, p: argparse.ArgumentParser) -> None:
+        p.add_argument("--train_dir", required=True, help="token dir of the training set (dump/tokens/<set>)")
+        p.add_argument("--valid_dir", required=True, help="token dir of the validation set")
+        p.add_argument("--token_list", required=True, help="the text token list (its size is the text vocabulary)")
+        p.add_argument("--speech_vocab_size", type=int, required=True, help="the speech tokenizer's codebook size")
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace) -> CodecLM:
+        args.model_conf = {**args.model_conf, "text_vocab_size": len(read_token_list(args.token_list)),
+                           "speech_vocab_size": args.speech_vocab_size}
+        return CodecLM(CodecLMConfig(**args.model_conf))
+
+    @classmethod
+    def build_datasets(cls, args):
+        return TokenDataset(args.train_dir), TokenDataset(args.valid_dir), collate_tokens
+
+    @staticmethod
+    def compute_loss(model, batch):
+        out = model(batch["text"], batch["text_lens"], batch["speech"], batch["speech_lens"])
+        n = out.mask.sum()
+        return out.loss, {"loss": out.loss.detach(), "acc": out.acc.detach(), "weight": n}
+
+    @classmethod
+    @torch.no_grad()
+    def evaluate(cls, args, model, valid_loader) -> dict:
+        correct = total = 0
+        nll = 0.0
+        device = next(model.parameters()).device
+        for batch in valid_loader:
+            batch = move_to_device(batch, device)
+            out = model(batch["text"], batch["text_lens"], batch["speech"], batch["speech_lens"])
+            n = int(out.mask.sum())
+            correct += float(out.acc) * n
+            nll += float(out.loss) * n
+            total += n
+        return {"dev_token_acc": correct / max(total, 1), "dev_nll": nll / max(total, 1), "dev_tokens": total}
+
+
+def load_codec_lm(path: str, device: str | torch.device = "cpu") -> CodecLM:
+    """The LM stored in a ``model.pt`` written by training (its config rebuilds the model)."""
+    from ttsrl.train.trainer import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    conf = ckpt["config"]["model_conf"]
+    known = {f.name for f in dataclasses.fields(CodecLMConfig)}
+    model = CodecLM(CodecLMConfig(**{k: v for k, v in conf.items() if k in known}))
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval()
