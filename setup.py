@@ -53,6 +53,8 @@ setup(
             "ttsrl-seedtts-to-data-dir=ttsrl.bin.seedtts_to_data_dir:main",
             "ttsrl-tokenize-text=ttsrl.bin.tokenize_text:main",
             "ttsrl-compute-feats=ttsrl.bin.compute_feats:main",
+            "ttsrl-train-lm=ttsrl.bin.train_lm:main",
+            "ttsrl-sample-lm=ttsrl.bin.sample_lm:main",
         ]
     },
 )

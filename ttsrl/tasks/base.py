@@ -26,8 +26,13 @@ import torch
 from torch.utils.data import Dataset
 
 from ttsrl.train import distributed as du
-from ttsrl.train.config import (NestedDictAction, add_config_args, add_dataclass_args, dataclass_from_args,
-                                parse_with_config)
+from ttsrl.train.config import (
+    NestedDictAction,
+    add_config_args,
+    add_dataclass_args,
+    dataclass_from_args,
+    parse_with_config,
+)
 from ttsrl.train.sampler import build_loader
 from ttsrl.train.trainer import Trainer, TrainerConfig, load_checkpoint, set_seed
 
