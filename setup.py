@@ -55,6 +55,8 @@ setup(
             "ttsrl-compute-feats=ttsrl.bin.compute_feats:main",
             "ttsrl-train-lm=ttsrl.bin.train_lm:main",
             "ttsrl-sample-lm=ttsrl.bin.sample_lm:main",
+            "ttsrl-score=ttsrl.bin.score:main",
+            "ttsrl-make-report=ttsrl.bin.make_report:main",
         ]
     },
 )
