@@ -16,13 +16,13 @@ Usage::
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 
 import kaldiio
 import numpy as np
 
 from ttsrl.data.datadir import DataDirError
+from ttsrl.utils.fileio import atomic_path
 
 
 def write_ark_scp(
@@ -37,13 +37,10 @@ def write_ark_scp(
     """
     ark, scp = os.fspath(ark), os.fspath(scp)
     ark_final = os.path.abspath(ark)
-    for p in (ark, scp):
-        os.makedirs(os.path.dirname(os.path.abspath(p)), exist_ok=True)
-    ark_fd, ark_tmp = tempfile.mkstemp(prefix=".ark.", suffix=".tmp", dir=os.path.dirname(ark_final))
-    scp_fd, scp_tmp = tempfile.mkstemp(prefix=".scp.", suffix=".tmp", dir=os.path.dirname(os.path.abspath(scp)))
     seen: set[str] = set()
-    try:
-        with os.fdopen(ark_fd, "wb") as fa, os.fdopen(scp_fd, "w", encoding="utf-8") as fs:
+    # the inner block (the ark) is renamed first
+    with atomic_path(scp) as scp_tmp, atomic_path(ark_final) as ark_tmp:
+        with open(ark_tmp, "wb") as fa, open(scp_tmp, "w", encoding="utf-8") as fs:
             for key, array in items:
                 if not key or any(c.isspace() for c in key):
                     raise DataDirError(f"{ark}: invalid key {key!r} (empty or contains whitespace)")
@@ -54,15 +51,6 @@ def write_ark_scp(
                 offset = fa.tell() + len(key.encode("utf-8")) + 1
                 kaldiio.save_ark(fa, {key: np.asarray(array)})
                 fs.write(f"{key} {ark_final}:{offset}\n")
-        for tmp in (ark_tmp, scp_tmp):
-            os.chmod(tmp, 0o644)
-        os.replace(ark_tmp, ark_final)
-        os.replace(scp_tmp, scp)
-    except BaseException:
-        for tmp in (ark_tmp, scp_tmp):
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        raise
     return len(seen)
 
 

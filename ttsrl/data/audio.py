@@ -25,7 +25,6 @@ from __future__ import annotations
 import io
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -33,6 +32,7 @@ import numpy as np
 import soundfile as sf
 
 from ttsrl.data.datadir import DataDir, DataDirError
+from ttsrl.utils.fileio import atomic_path
 
 _STDERR_TAIL = 800  # characters of a failing command's stderr kept in the message
 
@@ -152,20 +152,9 @@ def audio_info(spec: str) -> AudioInfo:
 
 def write_wav(path: str | os.PathLike, wav: np.ndarray, sample_rate: int) -> None:
     """Write ``wav`` ((T,) or (T, C) float in [-1, 1]) as 16-bit PCM wav, atomically."""
-    path = os.fspath(path)
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        data = np.clip(np.asarray(wav, dtype=np.float32), -1.0, 1.0)
+    data = np.clip(np.asarray(wav, dtype=np.float32), -1.0, 1.0)
+    with atomic_path(path) as tmp:
         sf.write(tmp, data, int(sample_rate), subtype="PCM_16", format="WAV")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _as_datadir(datadir: DataDir | str | os.PathLike) -> DataDir:

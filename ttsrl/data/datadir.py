@@ -36,9 +36,10 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
+from ttsrl.utils.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -191,21 +192,6 @@ def read_kv(path: str | os.PathLike, allow_empty_value: bool = False) -> dict[st
     return {line.key: line.value for line in lines}
 
 
-def _atomic_write_text(path: str | os.PathLike, content: str) -> None:
-    path = os.fspath(path)
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(content)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_kv(path: str | os.PathLike, mapping: Mapping[str, str | Iterable[str]]) -> None:
     """Write ``mapping`` as "key value" lines sorted in C order, atomically.
 
@@ -222,7 +208,7 @@ def write_kv(path: str | os.PathLike, mapping: Mapping[str, str | Iterable[str]]
         if "\n" in value or "\r" in value:
             raise DataDirError(f"{path}: the value of '{key}' contains a line break")
         out.append(f"{key} {value}\n")
-    _atomic_write_text(path, "".join(out))
+    atomic_write_text(path, "".join(out))
 
 
 def utt2spk_to_spk2utt(utt2spk: Mapping[str, str]) -> dict[str, list[str]]:

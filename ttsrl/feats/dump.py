@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 
 import numpy as np
@@ -35,23 +34,9 @@ from ttsrl.data.audio import AudioError, iter_data_dir_audio
 from ttsrl.data.datadir import DataDir, DataDirError, write_kv
 from ttsrl.feats.mel import MelConfig, MelExtractor
 from ttsrl.feats.stats import FeatStats
+from ttsrl.utils.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
-
-
-def _write_text_atomic(path: str, content: str) -> None:
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=os.path.dirname(path) or "."
-    )
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(content)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def dump_data_dir_feats(
@@ -96,7 +81,7 @@ def dump_data_dir_feats(
 
     n = write_ark_scp(os.path.join(out_dir, "feats.ark"), os.path.join(out_dir, "feats.scp"), items())
     write_kv(os.path.join(out_dir, "utt2num_frames"), num_frames)
-    _write_text_atomic(
+    atomic_write_text(
         os.path.join(out_dir, "mel_conf.yaml"), yaml.safe_dump(config.to_dict(), sort_keys=False)
     )
     if stats is not None:

@@ -34,12 +34,13 @@ Usage::
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
 
 import numpy as np
 import torch
 from torch import nn
+
+from ttsrl.utils.fileio import atomic_path
 
 
 class FeatStats:
@@ -102,19 +103,8 @@ class FeatStats:
     def save(self, path: str | os.PathLike) -> None:
         """Write ``count, mean, std, m2`` to an ``.npz`` file atomically."""
         self._require()
-        path = os.fspath(path)
-        directory = os.path.dirname(path) or "."
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".npz", dir=directory)
-        os.close(fd)
-        try:
+        with atomic_path(path, suffix=".npz") as tmp:
             np.savez(tmp, count=np.int64(self.count), mean=self.mean, std=self.std, m2=self.m2)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FeatStats:

@@ -28,8 +28,9 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterator, Mapping
+
+from ttsrl.utils.fileio import atomic_write_text
 
 #: Metric name -> (column title, format). Column order of RESULTS.md follows this order.
 METRICS: dict[str, tuple[str, str]] = {
@@ -137,21 +138,6 @@ def locked(path: str | os.PathLike) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def update_results(

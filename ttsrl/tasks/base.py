@@ -35,6 +35,7 @@ from ttsrl.train.config import (
 )
 from ttsrl.train.sampler import build_loader
 from ttsrl.train.trainer import Trainer, TrainerConfig, load_checkpoint, set_seed
+from ttsrl.utils.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +120,4 @@ def write_metrics(path: str, metrics: dict) -> None:
         with open(path, encoding="utf-8") as f:
             old = json.load(f)
     old.update(metrics)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(old, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(old, indent=2, sort_keys=True) + "\n")

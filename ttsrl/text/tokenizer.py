@@ -50,12 +50,12 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from ttsrl.text.normalize import normalize_text
+from ttsrl.utils.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -107,18 +107,7 @@ def write_token_list(path: str | os.PathLike, tokens: Sequence[str]) -> None:
     """Write ``tokens`` one per line, atomically (temporary file, then rename)."""
     check_token_list(tokens)
     path = os.fspath(path)
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write("".join(t + "\n" for t in tokens))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, "".join(t + "\n" for t in tokens))
 
 
 def _as_token_list(token_list: str | os.PathLike | Sequence[str] | None) -> list[str] | None:

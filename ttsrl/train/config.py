@@ -45,7 +45,6 @@ import dataclasses
 import inspect
 import os
 import re
-import tempfile
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -53,6 +52,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from ttsrl.utils.fileio import atomic_write_text
 
 __all__ = [
     "ConfigError",
@@ -148,17 +149,7 @@ def dump_config(config: argparse.Namespace | Mapping | Any, path: str | os.PathL
     if isinstance(data, dict):
         data.pop("config", None)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True))
     return path
 
 

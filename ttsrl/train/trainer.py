@@ -74,6 +74,7 @@ from tqdm import tqdm
 
 from ttsrl.train import distributed as dist_utils
 from ttsrl.train.config import ConfigError, dump_config, to_plain
+from ttsrl.utils.fileio import atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -330,33 +331,9 @@ def find_resume_checkpoint(ckpt_dir: str | os.PathLike) -> tuple[Path, dict[str,
     return None
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
-
-
-def _atomic_write_text(text: str, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_path(path, fsync=True) as tmp:
+        torch.save(obj, tmp)
 
 
 def _to_float(key: str, value: Any) -> float:
@@ -919,7 +896,7 @@ class Trainer:
             state["rng"] = rng
             path = self.ckpt_dir / f"step_{self.step}.pt"
             _atomic_save(state, path)
-            _atomic_write_text(path.name + "\n", self.ckpt_dir / "latest")
+            atomic_write_text(self.ckpt_dir / "latest", path.name + "\n")
             if is_best:
                 best = self.ckpt_dir / "best.pt"
                 tmp = best.with_name("best.pt.tmp")

@@ -1,0 +1,50 @@
+"""Atomic file writes: a reader never sees a half-written file, a failed write leaves no trace.
+
+Usage::
+
+    with atomic_path("exp/x/stats.npz", suffix=".npz") as tmp:
+        np.savez(tmp, mean=mean)              # written to a temporary name beside the target
+    atomic_write_text("exp/x/metrics.json", text)
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp", fsync: bool = False) -> Iterator[str]:
+    """Yields a temporary path in the target's folder; it replaces `path` when the block succeeds.
+
+    The folder is created. On an exception the temporary file is removed and `path` is left as
+    it was. `fsync` flushes the file and its folder to disk (checkpoints).
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix, dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o644)
+        if fsync:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+        if fsync:
+            dir_fd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Writes `text` (UTF-8, "\\n" line ends) to `path` atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
