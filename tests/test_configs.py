@@ -27,7 +27,50 @@ def build_lm(conf, tmp_path):
     return LMTask.build_model(args)
 
 
-BUILDERS = {"lm": build_lm}
+def build_flow(conf, tmp_path):
+    import numpy as np
+
+    from ttsrl.feats.stats import FeatStats
+    from ttsrl.tasks.flow import FlowTask
+
+    acc = FeatStats()
+    acc.update(np.random.default_rng(0).normal(size=(10, 80)))
+    acc.save(tmp_path / "stats.npz")
+    args = parse_with_config(get_parser(FlowTask), [
+        "--config", str(conf), "--exp_dir", str(tmp_path), "--train_dir", "x", "--valid_dir", "x",
+        "--train_feats", str(tmp_path / "feats.scp"), "--valid_feats", "x", "--speech_vocab_size", "1000"])
+    dataclass_from_args(TrainerConfig, args)
+    return FlowTask.build_model(args)
+
+
+def build_vocoder(conf, tmp_path):
+    from ttsrl.tasks.vocoder import VocoderTask
+
+    args = parse_with_config(get_parser(VocoderTask), [
+        "--config", str(conf), "--exp_dir", str(tmp_path), "--train_data", "x", "--valid_data", "x"])
+    dataclass_from_args(TrainerConfig, args)
+    return VocoderTask.build_model(args)
+
+
+def build_asr(conf, tmp_path):
+    import numpy as np
+
+    from ttsrl.feats.stats import FeatStats
+    from ttsrl.tasks.asr import ASRTask
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "text").write_text("u1 hello world\nu2 good morning\n")
+    acc = FeatStats()
+    acc.update(np.random.default_rng(0).normal(size=(10, 80)))
+    acc.save(tmp_path / "stats.npz")
+    args = parse_with_config(get_parser(ASRTask), [
+        "--config", str(conf), "--exp_dir", str(tmp_path), "--train_data_dir", str(tmp_path / "data"),
+        "--valid_data_dir", "x", "--stats_files", str(tmp_path / "stats.npz")])
+    dataclass_from_args(TrainerConfig, args)
+    return ASRTask.build_model(args)
+
+
+BUILDERS = {"lm": build_lm, "flow": build_flow, "vocoder": build_vocoder, "asr": build_asr}
 CONFIGS = sorted(p for p in (ROOT / "conf").glob("*/*.yaml"))
 
 

@@ -1,0 +1,349 @@
+"""Flow-matching acoustic model: speech tokens (+ prompt mel, + speaker embedding) -> log-mel.
+
+Conditional flow matching (Lipman et al. 2023) on the optimal-transport path, conditioned
+the way CosyVoice's flow model is:
+
+- speech tokens (25 Hz) -> embedding -> a small transformer encoder -> repeated x4 to the
+  mel frame rate -> a conv -> ``mu`` ``(B, n_mels, T)``;
+- ``cond``: the prompt mel, i.e. the first frames of the target itself during training (a
+  random prefix of 0 .. ``prompt_max_ratio`` of each utterance, excluded from the loss), the
+  prompt utterance's mel prepended to the target at inference (its tokens prepended too);
+- ``spk``: an optional global speaker vector, projected to ``n_mels`` and broadcast in time.
+
+The estimator is a transformer over frames whose input is ``[x_t | mu | cond | spk]``;
+every block is modulated by the flow time (sinusoidal embedding + MLP, adaLN). Mel is
+normalized inside the model with global mean/std buffers (:class:`GlobalMVN`), so a
+``model.pt`` is self-contained; inputs and outputs are natural-log mel as ``MelExtractor``.
+
+OT path and target (Lipman et al. 2023, eq. 20-23; CosyVoice ``ConditionalCFM``)::
+
+    x_t = (1 - (1 - sigma_min) t) x0 + t x1,     u_t = x1 - (1 - sigma_min) x0,    x0 ~ N(0, I)
+
+Classifier-free guidance: ``mu``, ``cond`` and ``spk`` are all zeroed for an utterance with
+probability ``cfg_dropout`` in training; at inference ``v = (1 + s) v_cond - s v_uncond``
+(CosyVoice's ``inference_cfg_rate``; ``s = 0`` is no guidance). ODE from t = 0 (noise) to 1
+with Euler (``n_steps`` estimator calls) or midpoint (``2 n_steps``), on a linear or cosine
+(``t = 1 - cos(t pi / 2)``, finer steps near the noise) time grid.
+
+Usage::
+
+    model = FlowMatching(FlowConfig(vocab_size=1000))
+    out = model(tokens, token_lens, mel, mel_lens)     # tokens (B, L); mel (B, 80, T), T ~= 4 L
+    out.loss.backward()
+    mel, mel_lens = model.synthesize(tokens, token_lens, prompt_tokens, prompt_mel,
+                                     prompt_token_lens=pl, n_steps=10, cfg_scale=0.7,
+                                     generator=torch.Generator().manual_seed(0))
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ttsrl.feats.stats import GlobalMVN
+
+
+@dataclass
+class FlowConfig:
+    vocab_size: int = 1024  # speech tokenizer codebook size
+    n_mels: int = 80
+    token_frames: int = 4  # mel frames per speech token (100 Hz / 25 Hz)
+    d_model: int = 256
+    n_heads: int = 4
+    encoder_layers: int = 3  # token encoder (token rate)
+    estimator_layers: int = 6  # velocity estimator (frame rate)
+    d_ff: int = 1024
+    conv_kernel: int = 9  # depthwise conv in every estimator block (local context)
+    dropout: float = 0.1
+    spk_embed_dim: int = 0  # >0: a global speaker vector of this size is a condition
+    sigma_min: float = 1e-6
+    prompt_max_ratio: float = 0.3  # training prompt: a random prefix of U(0, ratio) of the frames
+    cfg_dropout: float = 0.2  # probability of dropping every condition (classifier-free guidance)
+    t_schedule: str = "cosine"  # "linear" or "cosine": time grid of training samples and the ODE
+    max_len: int = 8192  # frames (positional table size)
+
+
+@dataclass
+class FlowOutput:
+    loss: torch.Tensor  # masked MSE over non-prompt frames (scalar)
+    n_frames: torch.Tensor  # frames in the loss
+    mask: torch.Tensor  # (B, T) frames in the loss
+
+
+def sinusoidal(x: torch.Tensor, dim: int, scale: float = 1000.0) -> torch.Tensor:
+    """Sinusoidal embedding of positions or times ``x`` (...,) -> (..., dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=x.device, dtype=torch.float32) / half)
+    arg = (x.float() * scale).unsqueeze(-1) * freqs
+    return torch.cat([arg.sin(), arg.cos()], dim=-1)
+
+
+def time_schedule(t: torch.Tensor, kind: str) -> torch.Tensor:
+    """Maps uniform times in [0, 1] to the schedule's (cosine: ``1 - cos(t pi / 2)``, as CosyVoice)."""
+    if kind == "linear":
+        return t
+    if kind == "cosine":
+        return 1 - torch.cos(t * 0.5 * math.pi)
+    raise ValueError(f"unknown time schedule {kind!r} (linear, cosine)")
+
+
+def ot_path(x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor, sigma_min: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The OT conditional path and its velocity (Lipman et al. 2023, eq. 22-23).
+
+    ``t`` broadcasts against ``x0`` (e.g. ``(B, 1, 1)``); returns ``(x_t, u_t)``."""
+    x_t = (1 - (1 - sigma_min) * t) * x0 + t * x1
+    u = x1 - (1 - sigma_min) * x0
+    return x_t, u
+
+
+def masked_mse(v: torch.Tensor, u: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the frames where ``mask`` (B, T) is True; v, u: (B, C, T)."""
+    m = mask.unsqueeze(1).to(v.dtype)
+    return ((v - u) ** 2 * m).sum() / (m.sum() * v.shape[1]).clamp(min=1)
+
+
+def guided_velocity(v_cond: torch.Tensor, v_uncond: torch.Tensor, scale: float) -> torch.Tensor:
+    """Classifier-free guidance, CosyVoice's form: ``(1 + s) v_cond - s v_uncond``."""
+    return v_cond + scale * (v_cond - v_uncond)
+
+
+def length_mask(lens: torch.Tensor, T: int) -> torch.Tensor:
+    return torch.arange(T, device=lens.device).unsqueeze(0) < lens.unsqueeze(1)  # (B, T)
+
+
+def fit_length(x: torch.Tensor, T: int) -> torch.Tensor:
+    """Crops or right-pads (repeating the last frame) ``x`` (B, C, T') to T frames."""
+    if x.shape[-1] >= T:
+        return x[..., :T]
+    if x.shape[-1] == 0:
+        return x.new_zeros(*x.shape[:-1], T)
+    return F.pad(x, (0, T - x.shape[-1]), mode="replicate")
+
+
+class TokenEncoder(nn.Module):
+    """Tokens (B, L) -> mu (B, n_mels, L * token_frames)."""
+
+    def __init__(self, cfg: FlowConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        layer = nn.TransformerEncoderLayer(cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.dropout,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.layers = nn.TransformerEncoder(layer, cfg.encoder_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(cfg.d_model)
+        # after the x4 repetition a conv smooths the steps between tokens (CosyVoice: interpolate + conv)
+        self.up_conv = nn.Conv1d(cfg.d_model, cfg.d_model, 2 * cfg.token_frames + 1, padding=cfg.token_frames)
+        self.proj = nn.Conv1d(cfg.d_model, cfg.n_mels, 1)
+
+    def forward(self, tokens: torch.Tensor, token_lens: torch.Tensor) -> torch.Tensor:
+        B, L = tokens.shape
+        mask = length_mask(token_lens, L)  # (B, L)
+        pos = sinusoidal(torch.arange(L, device=tokens.device), self.cfg.d_model, scale=1.0)
+        h = self.embed(tokens.clamp(0, self.cfg.vocab_size - 1)) + pos  # (B, L, D)
+        h = self.norm(self.layers(h, src_key_padding_mask=~mask))
+        h = h.masked_fill(~mask.unsqueeze(-1), 0.0)
+        h = h.repeat_interleave(self.cfg.token_frames, dim=1).transpose(1, 2)  # (B, D, T)
+        fmask = length_mask(token_lens * self.cfg.token_frames, h.shape[-1]).unsqueeze(1)
+        h = F.gelu(self.up_conv(h)) * fmask
+        return self.proj(h) * fmask  # (B, n_mels, T)
+
+
+class EstimatorBlock(nn.Module):
+    """adaLN(time) -> self-attention -> adaLN -> depthwise conv + feed-forward."""
+
+    def __init__(self, cfg: FlowConfig):
+        super().__init__()
+        D = cfg.d_model
+        self.n_heads = cfg.n_heads
+        self.dropout = cfg.dropout
+        self.norm1 = nn.LayerNorm(D, elementwise_affine=False)
+        self.qkv = nn.Linear(D, 3 * D)
+        self.out = nn.Linear(D, D)
+        self.norm2 = nn.LayerNorm(D, elementwise_affine=False)
+        self.dwconv = nn.Conv1d(D, D, cfg.conv_kernel, padding=cfg.conv_kernel // 2, groups=D)
+        self.ff = nn.Sequential(nn.Linear(D, cfg.d_ff), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.d_ff, D))
+        self.mod = nn.Linear(D, 6 * D)  # shift, scale, gate for both halves
+        nn.init.zeros_(self.mod.weight)
+        nn.init.zeros_(self.mod.bias)
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor, attn_mask: torch.Tensor, fmask: torch.Tensor):
+        # x (B, T, D); temb (B, D); attn_mask (B, 1, 1, T) bool; fmask (B, T, 1)
+        B, T, D = x.shape
+        s1, c1, g1, s2, c2, g2 = self.mod(temb).unsqueeze(1).chunk(6, dim=-1)
+        h = self.norm1(x) * (1 + c1) + s1
+        q, k, v = self.qkv(h).view(B, T, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
+        h = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        x = x + (1 + g1) * self.out(h.transpose(1, 2).reshape(B, T, D))
+        h = (self.norm2(x) * (1 + c2) + s2) * fmask
+        h = self.dwconv(h.transpose(1, 2)).transpose(1, 2)
+        return (x + (1 + g2) * self.ff(h)) * fmask
+
+
+class Estimator(nn.Module):
+    """Velocity ``v(x_t, t | mu, cond, spk)``: (B, n_mels, T) each -> (B, n_mels, T)."""
+
+    def __init__(self, cfg: FlowConfig):
+        super().__init__()
+        self.cfg = cfg
+        D = cfg.d_model
+        self.inp = nn.Linear(4 * cfg.n_mels, D)
+        self.time_mlp = nn.Sequential(nn.Linear(D, D), nn.SiLU(), nn.Linear(D, D))
+        self.blocks = nn.ModuleList(EstimatorBlock(cfg) for _ in range(cfg.estimator_layers))
+        self.norm = nn.LayerNorm(D)
+        self.proj = nn.Linear(D, cfg.n_mels)
+
+    def forward(self, x, mask, mu, t, spk, cond):
+        # x, mu, cond, spk: (B, n_mels, T) (spk already broadcast); mask (B, T) bool; t (B,)
+        B, _, T = x.shape
+        h = torch.cat([x, mu, cond, spk], dim=1).transpose(1, 2)  # (B, T, 4 n_mels)
+        h = self.inp(h) + sinusoidal(torch.arange(T, device=x.device), self.cfg.d_model, scale=1.0)
+        temb = self.time_mlp(sinusoidal(t, self.cfg.d_model))  # (B, D)
+        attn_mask = mask[:, None, None, :]
+        fmask = mask.unsqueeze(-1).to(h.dtype)
+        for blk in self.blocks:
+            h = blk(h, temb, attn_mask, fmask)
+        return self.proj(self.norm(h)).transpose(1, 2) * mask.unsqueeze(1)  # (B, n_mels, T)
+
+
+class FlowMatching(nn.Module):
+    def __init__(self, cfg: FlowConfig):
+        super().__init__()
+        if cfg.t_schedule not in ("linear", "cosine"):
+            raise ValueError(f"FlowConfig.t_schedule={cfg.t_schedule!r}: choose linear or cosine")
+        if not 0 <= cfg.prompt_max_ratio < 1:
+            raise ValueError(f"FlowConfig.prompt_max_ratio={cfg.prompt_max_ratio}: must be in [0, 1)")
+        self.cfg = cfg
+        self.mvn = GlobalMVN(dim=cfg.n_mels, feat_axis=1)  # buffers; set_stats() or a state dict fills them
+        self.encoder = TokenEncoder(cfg)
+        self.spk_proj = nn.Linear(cfg.spk_embed_dim, cfg.n_mels) if cfg.spk_embed_dim > 0 else None
+        self.estimator = Estimator(cfg)
+
+    def set_stats(self, mean: np.ndarray | torch.Tensor, std: np.ndarray | torch.Tensor) -> None:
+        """Global mel mean/std (e.g. of ``FeatStats.load(stats.npz)``), saved with the weights."""
+        with torch.no_grad():
+            self.mvn.mean.copy_(torch.as_tensor(np.asarray(mean), dtype=torch.float32))
+            self.mvn.std.copy_(torch.as_tensor(np.asarray(std), dtype=torch.float32).clamp(min=1e-5))
+
+    def _spk(self, spk: torch.Tensor | None, B: int, T: int, ref: torch.Tensor) -> torch.Tensor:
+        if self.spk_proj is None or spk is None:
+            if spk is not None:
+                raise ValueError("a speaker embedding was given but the model has spk_embed_dim=0")
+            return ref.new_zeros(B, self.cfg.n_mels, T)
+        s = F.normalize(spk.to(ref.dtype), dim=-1)  # unit norm, as CosyVoice
+        return self.spk_proj(s).unsqueeze(-1).expand(B, self.cfg.n_mels, T)
+
+    def forward(self, tokens: torch.Tensor, token_lens: torch.Tensor, mel: torch.Tensor, mel_lens: torch.Tensor,
+                spk: torch.Tensor | None = None, prompt_lens: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> FlowOutput:
+        """Flow-matching loss. tokens (B, L); mel (B, n_mels, T) log-mel; spk (B, spk_embed_dim).
+
+        ``prompt_lens`` (B,) fixes the prompt frames (default: random prefixes); ``generator``
+        makes noise, times, prompts and CFG drops reproducible."""
+        cfg = self.cfg
+        B = tokens.shape[0]
+        dev = mel.device
+        T = tokens.shape[1] * cfg.token_frames  # the token grid decides the frames
+        x1 = fit_length(self.mvn(mel), T)  # (B, C, T)
+        lens = torch.minimum(mel_lens.to(dev), token_lens.to(dev) * cfg.token_frames)
+        mask = length_mask(lens, T)  # (B, T)
+        mu = self.encoder(tokens, token_lens)  # (B, C, T)
+
+        def rand(*shape):
+            return torch.rand(*shape, device=dev, generator=generator)
+
+        if prompt_lens is None:
+            prompt_lens = (rand(B) * cfg.prompt_max_ratio * lens).long() if self.training else torch.zeros_like(lens)
+        pmask = length_mask(prompt_lens.to(dev), T)  # (B, T)
+        cond = x1 * pmask.unsqueeze(1)
+        spk_c = self._spk(spk, B, T, x1)
+        if self.training and cfg.cfg_dropout > 0:
+            keep = (rand(B) >= cfg.cfg_dropout).to(x1.dtype).view(B, 1, 1)
+            mu, cond, spk_c = mu * keep, cond * keep, spk_c * keep
+        t = time_schedule(rand(B), cfg.t_schedule)
+        x0 = torch.randn(x1.shape, device=dev, generator=generator, dtype=x1.dtype)
+        x_t, u = ot_path(x0, x1, t.view(B, 1, 1), cfg.sigma_min)
+        v = self.estimator(x_t, mask, mu, t, spk_c, cond)
+        loss_mask = mask & ~pmask
+        return FlowOutput(masked_mse(v, u, loss_mask), loss_mask.sum(), loss_mask)
+
+    @torch.no_grad()
+    def synthesize(self, tokens: torch.Tensor, token_lens: torch.Tensor,
+                   prompt_tokens: torch.Tensor | None = None, prompt_mel: torch.Tensor | None = None,
+                   spk: torch.Tensor | None = None, n_steps: int = 10, cfg_scale: float = 0.7,
+                   solver: str = "euler", generator: torch.Generator | None = None,
+                   prompt_token_lens: torch.Tensor | None = None, prompt_mel_lens: torch.Tensor | None = None,
+                   t_schedule: str | None = None, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-mel ``(B, n_mels, 4 L)`` of ``tokens`` (B, L) and its lengths ``4 token_lens``.
+
+        With a prompt, ``prompt_tokens`` (B, P) and its log-mel ``prompt_mel`` (B, n_mels, Tp)
+        are prepended (each prompt's ``prompt_mel_lens`` frames, default all, cropped or padded
+        to 4 x its ``prompt_token_lens``); only the new frames are returned. Frames past an
+        utterance's length are ``log(1e-5)`` (silence)."""
+        cfg = self.cfg
+        if solver not in ("euler", "midpoint"):
+            raise ValueError(f"unknown ODE solver {solver!r} (euler, midpoint)")
+        if n_steps < 1:
+            raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+        dev = tokens.device
+        B = tokens.shape[0]
+        token_lens = token_lens.to(dev)
+        if prompt_tokens is None or prompt_tokens.shape[1] == 0:
+            p_lens = torch.zeros_like(token_lens)
+            prompt_tokens = tokens.new_zeros(B, 0)
+        else:
+            p_lens = (prompt_token_lens if prompt_token_lens is not None
+                      else torch.full((B,), prompt_tokens.shape[1], dtype=torch.long)).to(dev)
+            if prompt_mel is None:
+                raise ValueError("prompt_tokens given without prompt_mel")
+        # pack [prompt_i | tokens_i] per utterance
+        all_lens = p_lens + token_lens
+        L = int(all_lens.max())
+        seq = tokens.new_zeros(B, L)
+        Tall = L * cfg.token_frames
+        cond = torch.zeros(B, cfg.n_mels, Tall, device=dev)
+        for i in range(B):
+            p, n = int(p_lens[i]), int(token_lens[i])
+            seq[i, :p] = prompt_tokens[i, :p]
+            seq[i, p:p + n] = tokens[i, :n]
+            if p:
+                pm = prompt_mel[i:i + 1]
+                if prompt_mel_lens is not None:
+                    pm = pm[..., :int(prompt_mel_lens[i])]
+                cond[i, :, :p * cfg.token_frames] = self.mvn(fit_length(pm, p * cfg.token_frames))[0]
+        mask = length_mask(all_lens * cfg.token_frames, Tall)
+        mu = self.encoder(seq, all_lens)
+        spk_c = self._spk(spk, B, Tall, mu)
+        x = torch.randn(mu.shape, device=dev, generator=generator, dtype=mu.dtype) * temperature
+        ts = time_schedule(torch.linspace(0, 1, n_steps + 1, device=dev), t_schedule or cfg.t_schedule)
+
+        def velocity(x, t):
+            tt = torch.full((B,), float(t), device=dev)
+            if cfg_scale == 0:
+                return self.estimator(x, mask, mu, tt, spk_c, cond)
+            # conditional and unconditional in one batch of 2B
+            v = self.estimator(torch.cat([x, x]), torch.cat([mask, mask]),
+                               torch.cat([mu, torch.zeros_like(mu)]), torch.cat([tt, tt]),
+                               torch.cat([spk_c, torch.zeros_like(spk_c)]),
+                               torch.cat([cond, torch.zeros_like(cond)]))
+            return guided_velocity(v[:B], v[B:], cfg_scale)
+
+        for k in range(n_steps):
+            t0, t1 = ts[k], ts[k + 1]
+            dt = t1 - t0
+            if solver == "euler":
+                x = x + dt * velocity(x, t0)
+            else:
+                x_mid = x + 0.5 * dt * velocity(x, t0)
+                x = x + dt * velocity(x_mid, t0 + 0.5 * dt)
+        mel_full = self.mvn.inverse(x)  # (B, C, Tall)
+        out_lens = token_lens * cfg.token_frames
+        out = torch.full((B, cfg.n_mels, int(out_lens.max()) if B else 0), math.log(1e-5), device=dev)
+        for i in range(B):
+            s = int(p_lens[i]) * cfg.token_frames
+            out[i, :, :int(out_lens[i])] = mel_full[i, :, s:s + int(out_lens[i])]
+        return out, out_lens
