@@ -70,7 +70,18 @@ def build_asr(conf, tmp_path):
     return ASRTask.build_model(args)
 
 
-BUILDERS = {"lm": build_lm, "flow": build_flow, "vocoder": build_vocoder, "asr": build_asr}
+def build_tokenizer(conf, tmp_path):
+    from ttsrl.bin.train_tokenizer import get_parser as tokenizer_parser
+    from ttsrl.models.speech_tokenizer import SPEECH_TOKENIZERS
+
+    args = parse_with_config(tokenizer_parser(), [
+        "--config", str(conf), "--exp_dir", str(tmp_path), "--train_data_dir", "x", "--train_feats_dir", "x",
+        "--valid_data_dir", "x", "--valid_feats_dir", "x"])
+    dataclass_from_args(TrainerConfig, args)
+    return SPEECH_TOKENIZERS.build(args.model, {**args.model_conf, "vocab_size": 30})
+
+
+BUILDERS = {"tokenizer": build_tokenizer, "lm": build_lm, "flow": build_flow, "vocoder": build_vocoder, "asr": build_asr}
 CONFIGS = sorted(p for p in (ROOT / "conf").glob("*/*.yaml"))
 
 

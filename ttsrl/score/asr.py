@@ -17,6 +17,9 @@ pocketsphinx    CMU PocketSphinx with the en-us acoustic model, language model a
 whisper         Whisper from a **local** checkpoint only: a transformers model folder
                 (``config.json`` ...) or an openai-whisper ``.pt`` file. Nothing is
                 downloaded; a missing path or package is a clear error.
+ctc             the corpus' own CTC character ASR (``ttsrl.bin.train_asr``, ``path=
+                "exp/judge/model.pt"``), trained on ground-truth audio only; also gives
+                the CTC NLL per character of the intended text (``ctc_nll``).
 ==============  ==========================================================================
 
 A judge is never one of the reward models used for training. New judges register with
@@ -224,3 +227,37 @@ class WhisperJudge(ASRJudge):
                 ids = self.model.generate(feats.to(self.device), language=self.language, task="transcribe")
             out.extend(t.strip() for t in self.processor.batch_decode(ids, skip_special_tokens=True))
         return out
+
+
+@register_asr_judge("ctc")
+class CTCJudge(ASRJudge):
+    """The corpus' own CTC character ASR (``ttsrl.bin.train_asr``, stage 9), greedy decoding.
+
+    Trained only on ground-truth audio, never a reward model. Besides transcripts it gives
+    :meth:`ctc_nll`, the CTC negative log-likelihood of the intended text per character
+    (ARDM-DPO's robustness metric; the scorer's ``nll``).
+
+    Args:
+        path: ``model.pt`` or the folder holding it (e.g. ``exp/judge``) (required).
+        device: torch device.
+        batch_size: utterances per forward pass.
+    """
+
+    def __init__(self, path: str | None = None, device: str = "cpu", batch_size: int = 16):
+        if not path:
+            raise JudgeUnavailable(
+                "the ctc judge needs the model trained by ttsrl.bin.train_asr (--judge_path exp/judge/model.pt)"
+            )
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"ctc judge model not found: {path}")
+        from ttsrl.models.asr import CTCASR
+
+        self.model = CTCASR.from_pretrained(path, device=device)
+        self.batch_size = batch_size
+
+    def transcribe(self, wavs: Sequence[np.ndarray], sr: int) -> list[str]:
+        return self.model.transcribe_wav(list(wavs), sr, batch_size=self.batch_size)
+
+    def ctc_nll(self, wavs: Sequence[np.ndarray], sr: int, texts: Sequence[str]) -> list[float]:
+        """CTC negative log-likelihood of each intended text per character (lower: clearer speech)."""
+        return self.model.ctc_nll(list(wavs), sr, list(texts), batch_size=self.batch_size)

@@ -13,6 +13,8 @@ sim         speaker similarity to the prompt (``prompt.scp`` / the list's prompt
             the ground-truth audio of the same utterance, with a note)
 f0v         variance of ln F0 over voiced frames
 dnsmos      DNSMOS OVRL (and its SIG, BAK, P.808 columns)
+nll         CTC negative log-likelihood of the text per character, from the ``ctc`` judge
+            (ARDM-DPO's robustness metric; not in the default set: ``metrics=(..., "nll")``)
 ==========  ==============================================================================
 
 A missing hypothesis wav is counted in ``n_missing`` and listed (result.json, missing.txt
@@ -50,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 SCORE_METRICS = ("wer", "cer", "sim", "f0v", "dnsmos")
 ASR_METRICS = ("wer", "cer")
+JUDGE_METRICS = ("nll",)  # need a judge with ctc_nll (the ctc judge), so they are not in the default set
 SAMPLE_RATE = 16000  # every judge works at 16 kHz; audio is resampled once on loading
 
 Spec = tuple[str, "tuple[float, float] | None"]  # (wav.scp value, segment)
@@ -76,9 +79,11 @@ class ScoreConfig:
 
     def __post_init__(self) -> None:
         self.metrics = tuple(self.metrics)
-        unknown = [m for m in self.metrics if m not in SCORE_METRICS]
+        unknown = [m for m in self.metrics if m not in SCORE_METRICS + JUDGE_METRICS]
         if unknown or not self.metrics:
-            raise ScoreError(f"unknown metric(s) {unknown} (choose from {', '.join(SCORE_METRICS)})")
+            raise ScoreError(
+                f"unknown metric(s) {unknown} (choose from {', '.join(SCORE_METRICS + JUDGE_METRICS)})"
+            )
         if self.sim == "none" and "sim" in self.metrics:
             self.metrics = tuple(m for m in self.metrics if m != "sim")
 
@@ -204,17 +209,21 @@ class Scorer:
     def __init__(self, config: ScoreConfig):
         self.config = config
         self.judge = self.sim = self.dnsmos = None
-        if any(m in config.metrics for m in ASR_METRICS):
+        if any(m in config.metrics for m in ASR_METRICS + JUDGE_METRICS):
             from ttsrl.score.asr import build_asr_judge
 
             kwargs = {}
             if config.judge == "whisper":
                 kwargs = {"path": config.judge_path, "language": config.lang, "device": config.device}
+            elif config.judge == "ctc":
+                kwargs = {"path": config.judge_path, "device": config.device}
             elif config.judge_path:
                 raise ScoreError(
                     f"--judge_path is not used by the {config.judge} judge (its model ships with it)"
                 )
             self.judge = build_asr_judge(config.judge, **kwargs)
+            if "nll" in config.metrics and not hasattr(self.judge, "ctc_nll"):
+                raise ScoreError(f"nll needs a CTC judge (--judge ctc), not {config.judge}")
         if "sim" in config.metrics:
             from ttsrl.score.speaker import SpeakerSim
 
@@ -269,8 +278,16 @@ class Scorer:
             hyps_text = (
                 self.judge.transcribe([w for _, w in loaded], SAMPLE_RATE) if self.judge and loaded else []
             )
+            nlls = (
+                self.judge.ctc_nll([w for _, w in loaded], SAMPLE_RATE, [it.text for it, _ in loaded])
+                if "nll" in cfg.metrics and loaded else []
+            )  # fmt: skip
             for i, (it, wav) in enumerate(loaded):
                 row: dict = {"utt": it.utt, "status": "ok", "ref": it.text}
+                if nlls:
+                    row["nll"] = nlls[i] if math.isfinite(nlls[i]) else None
+                    if row["nll"] is None:
+                        row["note"] = "nll: empty text, or more characters than CTC frames"
                 if self.judge is not None:
                     row["hyp"] = hyps_text[i]
                     row["_werc"] = utterance_errors(it.text, row["hyp"], cfg.lang, "word")
@@ -319,7 +336,7 @@ class Scorer:
                 metrics.update(summarize(werc, "wer"))
             if "cer" in self.config.metrics:
                 metrics.update(summarize(cerc, "cer"))
-        for name in ("sim", "f0v", "dnsmos", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"):
+        for name in ("sim", "f0v", "nll", "dnsmos", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"):
             value = _nanmean([r.get(name) for r in ok])
             if value is not None:
                 metrics[name] = value
@@ -337,7 +354,7 @@ def _tsv_cell(value) -> str:
 def write_outputs(out_dir: str, rows: list[dict], result: dict) -> None:
     """``per_utt.tsv``, ``result.json`` and (when any) ``missing.txt`` in ``out_dir``."""
     os.makedirs(out_dir, exist_ok=True)
-    cols = ["utt", "status", "ref", "hyp", "wer", "cer", "sim", "f0v", "dnsmos", "dnsmos_sig", "dnsmos_bak",
+    cols = ["utt", "status", "ref", "hyp", "wer", "cer", "sim", "f0v", "nll", "dnsmos", "dnsmos_sig", "dnsmos_bak",
             "dnsmos_p808", "note"]  # fmt: skip
     cols = [c for c in cols if c in ("utt", "status", "ref", "note") or any(c in r for r in rows)]
     lines = ["\t".join(cols)] + ["\t".join(_tsv_cell(r.get(c)) for c in cols) for r in rows]
@@ -420,7 +437,7 @@ def _log_summary(result: dict, config: ScoreConfig) -> None:
         if name in m:
             logger.info("%s %s = %.2f %% (mean of %d utterances; corpus %.2f %%) [%s]",
                         tag, name, m[name], scored, m[f"{name}_corpus"], config.judge)  # fmt: skip
-    for name in ("sim", "f0v", "dnsmos"):
+    for name in ("sim", "f0v", "nll", "dnsmos"):
         if name in m:
             logger.info("%s %s = %.4f", tag, name, m[name])
     logger.info("%s n_utts = %d, n_missing = %d", tag, m["n_utts"], m["n_missing"])

@@ -1,0 +1,106 @@
+"""Synthesis pipeline: prompts, golden-token resynthesis, per-utterance errors, resume."""
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from ttsrl.bin import synthesize
+from ttsrl.data.arrays import write_ark_scp
+from ttsrl.data.datadir import DataDir, read_kv, write_kv
+from ttsrl.data.toy import make_toy_data_dir
+from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
+from ttsrl.models.flow import FlowConfig, FlowMatching
+from ttsrl.models.speech_tokenizer import SpeechTokenizer, SpeechTokenizerConfig
+from ttsrl.text.tokenizer import write_token_list
+from ttsrl.train.config import to_plain
+
+LETTERS = list("abcdefghijklmnopqrstuvwxy")  # no "z": a text with z has an unknown symbol
+
+
+def save(model, conf, path, **extra):
+    torch.save({"model": model.state_dict(), "config": {"model_conf": to_plain(dataclasses.asdict(conf)), **extra}},
+               path)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    tok_dir = root / "tokenizer"
+    tok_dir.mkdir()
+    tokens = ["<blank>", "<unk>", "<space>", *LETTERS, "<sos/eos>"]
+    write_token_list(tok_dir / "tokens.txt", tokens)
+    tcfg = SpeechTokenizerConfig(vocab_size=len(tokens), d_model=16, n_heads=2, d_ff=32, n_layers=1, conv_kernel=3,
+                                 fsq_levels=(4, 4), ctc_layers=1, recon_layers=1, dropout=0.0)
+    save(SpeechTokenizer(tcfg), tcfg, tok_dir / "model.pt", token_type="char")
+    lcfg = CodecLMConfig(text_vocab_size=len(tokens), speech_vocab_size=16, d_model=16, n_layers=1, n_heads=2,
+                         d_ff=32, dropout=0.0, max_len=512)
+    save(CodecLM(lcfg), lcfg, root / "lm.pt")
+    fcfg = FlowConfig(vocab_size=16, d_model=16, n_heads=2, encoder_layers=1, estimator_layers=1, d_ff=32,
+                      dropout=0.0)
+    save(FlowMatching(fcfg), fcfg, root / "flow.pt")
+    return root
+
+
+def make_set(tmp_path):
+    d = make_toy_data_dir(tmp_path / "data", num_spk=2, utts_per_spk=2, duration=0.3)
+    dd = DataDir.load(d)
+    utts = dd.utts
+    write_kv(os.path.join(d, "prompt.scp"), {u: dd.wav_scp[utts[(i + 1) % len(utts)]] for i, u in enumerate(utts)})
+    write_kv(os.path.join(d, "prompt_text"), {u: "hello" for u in utts})
+    write_kv(os.path.join(d, "text"), {**dd.text, utts[1]: "a buzz"})  # z is unknown
+    return d, utts
+
+
+def args(models, d, out, *extra):
+    return ["--data_dir", d, "--out_dir", str(out), "--tokenizer_dir", str(models / "tokenizer"),
+            "--lm", str(models / "lm.pt"), "--flow", str(models / "flow.pt"), "--ngpu", "0",
+            "--flow_n_steps", "2", "--max_len_ratio", "2", "--top_k", "5", "--batch_size", "2", *extra]
+
+
+def test_synthesis_with_prompts_errors_and_resume(models, tmp_path):
+    d, utts = make_set(tmp_path)
+    out = tmp_path / "decode"
+    synthesize.main(args(models, d, out))
+    wavs = read_kv(out / "wav.scp")
+    errors = read_kv(out / "errors")
+    assert set(errors) == {utts[1]} and "unknown symbols" in errors[utts[1]]
+    assert set(wavs) == set(utts) - {utts[1]}
+    import soundfile as sf
+
+    for path in wavs.values():
+        wav, sr = sf.read(path)
+        assert sr == 16000 and len(wav) > 0 and np.isfinite(wav).all()
+    assert float((out / "rtf").read_text()) > 0
+    mtimes = {p: os.path.getmtime(p) for p in wavs.values()}
+    synthesize.main(args(models, d, out))  # resume: nothing is redone
+    assert {p: os.path.getmtime(p) for p in wavs.values()} == mtimes
+
+
+def test_missing_prompt_wav_is_a_per_utterance_error(models, tmp_path):
+    d, utts = make_set(tmp_path)
+    prompts = read_kv(os.path.join(d, "prompt.scp"))
+    write_kv(os.path.join(d, "prompt.scp"), {**prompts, utts[0]: str(tmp_path / "absent.wav")})
+    out = tmp_path / "decode"
+    synthesize.main(args(models, d, out))
+    errors = read_kv(out / "errors")
+    assert "cannot be read" in errors[utts[0]] and "absent.wav" in errors[utts[0]]
+    assert len(read_kv(out / "wav.scp")) == len(utts) - 2
+
+
+def test_golden_token_resynthesis_without_lm(models, tmp_path):
+    d, utts = make_set(tmp_path)
+    write_kv(os.path.join(d, "text"), {u: "abc" for u in utts})
+    scp = tmp_path / "speech.scp"
+    write_ark_scp(tmp_path / "speech.ark", scp, [(u, np.arange(1, 9, dtype=np.int32)) for u in sorted(utts)])
+    out = tmp_path / "resynth"
+    synthesize.main(["--data_dir", d, "--out_dir", str(out), "--tokenizer_dir", str(models / "tokenizer"),
+                     "--flow", str(models / "flow.pt"), "--golden_tokens", str(scp), "--flow_n_steps", "2",
+                     "--ngpu", "0", "--no_prompt"])
+    wavs = read_kv(out / "wav.scp")
+    assert set(wavs) == set(utts)
+    import soundfile as sf
+
+    assert abs(len(sf.read(wavs[utts[0]])[0]) - 8 * 4 * 160) <= 160  # 8 tokens x 4 frames x hop

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Synthesize a test set: text (+ zero-shot prompt) -> codec LM -> flow matching -> vocoder (stage 8).
+
+Usage:
+  python -m ttsrl.bin.synthesize --data_dir data/test --tokenizer_dir exp/tokenizer \\
+      --lm exp/base/lm/model.pt --flow exp/base/flow/model.pt --out_dir exp/base/decode/test
+  python -m ttsrl.bin.synthesize --seedtts_list meta.lst ...            # Seed-TTS-Eval list
+  python -m ttsrl.bin.synthesize --data_dir data/test --golden_tokens dump/tokens/test/speech.scp \\
+      --tokenizer_dir exp/tokenizer --flow exp/base/flow/model.pt --out_dir exp/resynth/decode/test
+Writes <out_dir>/wav/<utt>.wav, <out_dir>/wav.scp, <out_dir>/errors (utterances that failed and
+why) and <out_dir>/rtf. Utterances already written are skipped, so a rerun resumes. A data dir
+gives its prompts in prompt.scp and prompt_text (mini_en's test sets have them).
+"""
+import argparse
+import logging
+import os
+
+from ttsrl.sample.sampler import SamplingConfig
+from ttsrl.sample.synthesize import FlowOptions
+from ttsrl.train.config import add_config_args, add_dataclass_args, dataclass_from_args, parse_with_config
+
+
+def get_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_args(p)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data_dir", help="Kaldi data dir: text, optional prompt.scp / prompt_text")
+    src.add_argument("--seedtts_list", help="utt|prompt_text|prompt_wav|infer_text[|gt_wav] list")
+    p.add_argument("--out_dir", required=True)
+    p.add_argument("--tokenizer_dir", required=True, help="speech tokenizer dir (model.pt, tokens.txt)")
+    p.add_argument("--lm", default=None, help="codec LM model.pt (not needed with --golden_tokens)")
+    p.add_argument("--flow", required=True, help="flow-matching model.pt")
+    p.add_argument("--vocoder", default="griffin_lim", choices=("griffin_lim", "vocos"))
+    p.add_argument("--vocoder_path", default=None, help="model.pt of a trained vocos vocoder")
+    p.add_argument("--golden_tokens", default=None, help="speech.scp of tokens to resynthesize (skips the LM)")
+    p.add_argument("--no_prompt", action="store_true", help="ignore the prompts")
+    p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--ngpu", type=int, default=None, help="0 = CPU; default: CUDA when available")
+    p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    add_dataclass_args(p, SamplingConfig, group="sampling")
+    add_dataclass_args(p, FlowOptions, group="flow", prefix="flow_")
+    return p
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    args = parse_with_config(get_parser(), argv)
+    import torch
+
+    from ttsrl.sample.synthesize import TTSPipeline, read_requests, synthesize_requests
+    from ttsrl.train import distributed as du
+    from ttsrl.utils.fileio import atomic_write_text
+
+    if args.num_threads > 0:
+        torch.set_num_threads(args.num_threads)
+    device = du.get_device(args.ngpu)
+    requests = read_requests(args.data_dir, args.seedtts_list, args.golden_tokens, not args.no_prompt)
+    tts = TTSPipeline.from_dirs(None if args.golden_tokens else args.lm, args.flow, args.tokenizer_dir,
+                                args.vocoder, args.vocoder_path, device)
+    report = synthesize_requests(tts, requests, args.out_dir, dataclass_from_args(SamplingConfig, args),
+                                 dataclass_from_args(FlowOptions, args, prefix="flow_"), args.batch_size)
+    if report.written:
+        atomic_write_text(os.path.join(args.out_dir, "rtf"), f"{report.rtf:.4f}\n")
+    if report.errors:
+        logging.warning("%d utterances failed; see %s", len(report.errors), os.path.join(args.out_dir, "errors"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""Tokenize a data directory: speech tokens of every utterance (and prompt), text token ids, CTC CER.
+
+Writes to ``--out_dir`` (each file under a temporary name, then renamed)::
+
+    speech.ark/.scp         int32 speech tokens (T',) per utterance (kaldiio)
+    utt2num_tokens          <utt> <T'>
+    text                    <utt> <text token ids>  (Kaldi text of space-separated ids)
+    tokens.txt              the text token list those ids index
+    prompt_speech.ark/.scp  tokens of each utterance's prompt audio   (when the set has prompt.scp)
+    prompt_text             ids of each prompt's transcript            (when the set has prompt_text)
+    metrics.json            codebook usage of the set and, with --report_cer, ``ctc_cer``
+
+Speech comes from ``--feats_scp`` (log-mels dumped by ttsrl.bin.compute_feats, checked
+against the tokenizer's mel config) or, without it, from the audio of ``wav.scp``
+(resampled to the tokenizer's rate). With ``--report_cer`` the tokens are transcribed
+by the tokenizer's CTC head and scored against the normalized transcripts (greedy, percent
+of character edits); ``--metrics_json`` merges ``ctc_cer_<set>`` (and ``ctc_cer`` for
+``--primary_test_set``) into the tokenizer's ``metrics.json``. Symbols of a transcript
+missing from the text token list are reported per utterance and mapped to ``<unk>``.
+
+Usage:
+    python -m ttsrl.bin.tokenize_speech --tokenizer_dir exp/tokenizer --data_dir data/test \\
+        --feats_scp dump/feats/test/feats.scp --out_dir dump/tokens/test \\
+        --report_cer true --metrics_json exp/tokenizer/metrics.json --primary_test_set test
+    python -m ttsrl.bin.tokenize_speech --tokenizer_dir exp/tokenizer --data_dir data/gen --out_dir dump/tokens/gen
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator
+
+from ttsrl.train.config import str2bool
+
+logger = logging.getLogger("ttsrl.bin.tokenize_speech")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tokenizer_dir", required=True, help="trained tokenizer (model.pt, tokens.txt)")
+    p.add_argument("--data_dir", required=True, help="Kaldi data directory")
+    p.add_argument("--out_dir", required=True, help="e.g. dump/tokens/<set>")
+    p.add_argument("--feats_scp", default=None, help="dumped log-mels of the set (default: computed from wav.scp)")
+    p.add_argument("--set_name", default=None, help="name in metrics keys (default: the data dir's name)")
+    p.add_argument("--text_token_type", default=None, choices=["char", "phn", "bpe"],
+                   help="text tokenizer of the 'text' ids (default: the tokenizer's CTC units)")
+    p.add_argument("--text_token_list", default=None, help="its token list (default: <tokenizer_dir>/tokens.txt)")
+    p.add_argument("--bpemodel", default=None, help="sentencepiece model (bpe)")
+    p.add_argument("--report_cer", type=str2bool, default=True, help="CTC CER of the tokens against the text")
+    p.add_argument("--metrics_json", default=None, help="merge ctc_cer_<set> into this file")
+    p.add_argument("--primary_test_set", default="test", help="the set whose CER is also stored as ctc_cer")
+    p.add_argument("--batch_frames", type=int, default=30000, help="padded mel frames per batch")
+    p.add_argument("--ngpu", type=int, default=0, help="0: CPU, 1: GPU")
+    p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    return p
+
+
+def iter_mels(model, data_dir, utts: Iterable[str], feats_scp: str | None, wavs: dict | None = None) -> Iterator:
+    """``(utt, raw log-mel (T, n_mels) tensor)`` from feats.scp, from ``wavs`` ({utt: spec}) or wav.scp."""
+    import torch
+
+    from ttsrl.data.arrays import read_scp
+    from ttsrl.data.audio import iter_data_dir_audio, load_audio
+    from ttsrl.data.datadir import DataDirError
+
+    sr = model.config.mel.sample_rate
+    if feats_scp is not None:
+        feats = read_scp(feats_scp)
+        for utt in utts:
+            if utt not in feats:
+                raise DataDirError(f"{feats_scp}: no features for utterance '{utt}'")
+            yield utt, torch.from_numpy(feats[utt].astype("float32"))
+    elif wavs is not None:
+        for utt in utts:
+            wav, _ = load_audio(wavs[utt], sample_rate=sr)
+            yield utt, model.wav_to_mel(wav)[0][0]
+    else:
+        for utt, wav, _ in iter_data_dir_audio(data_dir, sample_rate=sr, utts=utts):
+            if wav.size == 0:
+                raise DataDirError(f"{getattr(data_dir, 'path', data_dir)}: utterance '{utt}': empty audio")
+            yield utt, model.wav_to_mel(wav)[0][0]
+
+
+def tokenize(model, mels: Iterable, batch_frames: int, decode: bool) -> Iterator:
+    """Batch ``(utt, mel)`` pairs; yield ``(utt, tokens int32 numpy, CTC hypothesis or None)`` in order."""
+    from tqdm import tqdm
+
+    from ttsrl.data.dataset import pad_arrays
+
+    device = model.mvn.mean.device
+
+    def flush(buf):
+        mel, lens = pad_arrays([m for _, m in buf])
+        toks, tlens = model.encode(mel.to(device), lens.to(device))
+        hyps = model.ctc_decode(toks, tlens) if decode else [None] * len(buf)
+        for (utt, _), t, n, h in zip(buf, toks.cpu().numpy(), tlens.tolist(), hyps, strict=True):
+            yield utt, t[:n].astype("int32"), h
+
+    buf: list = []
+    longest = 0
+    for utt, mel in tqdm(mels, desc="tokenize", unit="utt", mininterval=2.0, disable=None):
+        if buf and max(longest, mel.shape[0]) * (len(buf) + 1) > batch_frames:
+            yield from flush(buf)
+            buf, longest = [], 0
+        buf.append((utt, mel))
+        longest = max(longest, mel.shape[0])
+    if buf:
+        yield from flush(buf)
+
+
+def check_mel_config(model, feats_scp: str) -> None:
+    from ttsrl.train.config import load_yaml
+
+    path = os.path.join(os.path.dirname(feats_scp), "mel_conf.yaml")
+    if os.path.isfile(path):
+        conf = load_yaml(path)
+        mine = model.config.mel.to_dict()
+        diff = {k: (v, mine.get(k)) for k, v in conf.items() if mine.get(k) != v}
+        if diff:
+            raise ValueError(f"{path}: features differ from the tokenizer's mel config: {diff} (file, tokenizer)")
+
+
+def run(args: argparse.Namespace) -> dict:
+    import numpy as np
+    import torch
+
+    from ttsrl.bin.train_tokenizer import write_json
+    from ttsrl.data.arrays import write_ark_scp
+    from ttsrl.data.datadir import DataDir, write_kv
+    from ttsrl.models.speech_tokenizer import (
+        SpeechTokenizer,
+        codebook_stats,
+        edit_distance,
+        load_ctc_tokenizer,
+    )
+    from ttsrl.text.tokenizer import PhonemeTokenizer, build_tokenizer, encode_texts, write_token_list
+    from ttsrl.train import distributed as dist_utils
+
+    if args.num_threads > 0:
+        torch.set_num_threads(args.num_threads)
+    device = dist_utils.get_device(args.ngpu)
+    model = SpeechTokenizer.from_pretrained(args.tokenizer_dir, device=device)
+    ctc_tok = load_ctc_tokenizer(args.tokenizer_dir)
+    if ctc_tok.vocab_size != model.config.vocab_size:
+        raise ValueError(f"{args.tokenizer_dir}/tokens.txt has {ctc_tok.vocab_size} tokens, the model {model.config.vocab_size}")
+    text_type = args.text_token_type or ("phn" if isinstance(ctc_tok, PhonemeTokenizer) else "char")
+    text_list = args.text_token_list or os.path.join(args.tokenizer_dir, "tokens.txt")
+    text_tok = build_tokenizer(text_type, text_list, bpemodel=args.bpemodel)
+    if args.feats_scp:
+        check_mel_config(model, args.feats_scp)
+
+    d = DataDir.load(args.data_dir)
+    name = args.set_name or os.path.basename(os.path.normpath(args.data_dir))
+    out = args.out_dir
+    os.makedirs(out, exist_ok=True)
+
+    # text ids (unknown symbols named per utterance)
+    for fname, texts in (("text", d.text), ("prompt_text", d.extra.get("prompt_text", {}))):
+        if not texts:
+            continue
+        ids, unknown = encode_texts(text_tok, texts)
+        for utt, symbols in unknown.items():
+            logger.warning("%s/%s: %s: %s not in the token list (mapped to <unk>)", args.data_dir, fname, utt, " ".join(symbols))
+        write_kv(os.path.join(out, fname), {u: " ".join(map(str, s)) for u, s in ids.items()})
+    write_token_list(os.path.join(out, "tokens.txt"), text_tok.tokens)
+
+    # speech tokens
+    report_cer = args.report_cer and bool(d.text)
+    refs = encode_texts(ctc_tok, d.text)[0] if report_cer else {}
+    counts = np.zeros(model.codebook_size, dtype=np.int64)
+    errors = chars = 0
+    num_tokens: dict[str, str] = {}
+
+    def items():
+        nonlocal errors, chars
+        for utt, toks, hyp in tokenize(model, iter_mels(model, d, d.utts, args.feats_scp), args.batch_frames,
+                                       decode=report_cer):
+            counts[:] += np.bincount(toks, minlength=model.codebook_size)
+            num_tokens[utt] = str(len(toks))
+            if hyp is not None:
+                errors += edit_distance(refs[utt], hyp)
+                chars += len(refs[utt])
+            yield utt, toks
+
+    n = write_ark_scp(os.path.join(out, "speech.ark"), os.path.join(out, "speech.scp"), items())
+    write_kv(os.path.join(out, "utt2num_tokens"), num_tokens)
+    prompts = d.extra.get("prompt.scp", {})
+    if prompts:
+        prompt_utts = [u for u in d.utts if u in prompts]
+        mels = iter_mels(model, d, prompt_utts, None, wavs=prompts)
+        write_ark_scp(os.path.join(out, "prompt_speech.ark"), os.path.join(out, "prompt_speech.scp"),
+                      ((u, t) for u, t, _ in tokenize(model, mels, args.batch_frames, decode=False)))
+
+    metrics = {f"{k}_{name}": round(v, 4) for k, v in codebook_stats(counts).items()}
+    if report_cer:
+        metrics[f"ctc_cer_{name}"] = round(100.0 * errors / max(chars, 1), 3)
+        if name == args.primary_test_set:
+            metrics["ctc_cer"] = metrics[f"ctc_cer_{name}"]
+    write_json(os.path.join(out, "metrics.json"), metrics)
+    if args.metrics_json:
+        merged = {}
+        if os.path.isfile(args.metrics_json):
+            with open(args.metrics_json, encoding="utf-8") as f:
+                merged = json.load(f)
+        merged.update(metrics)
+        write_json(args.metrics_json, merged)
+    logger.info("%s: %d utterances, %d tokens -> %s; %s", args.data_dir, n, int(counts.sum()), out, json.dumps(metrics))
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from ttsrl.data.cli import setup_logging
+
+    args = get_parser().parse_args(argv)
+    setup_logging("INFO")
+    try:
+        return run(args)
+    except (ValueError, OSError) as e:  # bad input: one clear line, non-zero exit
+        logging.error("%s", e)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()
+
