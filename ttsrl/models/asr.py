@@ -46,6 +46,7 @@ from torch import nn
 
 from ttsrl.feats.mel import MelConfig, MelExtractor
 from ttsrl.feats.stats import GlobalMVN
+from ttsrl.models.ctc import greedy_ctc
 from ttsrl.models.modules import Conv1dSubsampling, Encoder, LinearUpsample, lengths_to_mask
 from ttsrl.train.config import build_dataclass
 
@@ -91,20 +92,6 @@ class ASROutput:
     loss: torch.Tensor  # summed CTC loss / target characters (0 without text)
     log_probs: torch.Tensor  # (B, T', V)
     lens: torch.Tensor  # (B,)
-
-
-def greedy_ctc(log_probs: torch.Tensor, lens: torch.Tensor, blank: int = 0) -> list[list[int]]:
-    """Best path of ``(B, T, V)`` log-probs: argmax, merge repeats, drop blanks."""
-    best = log_probs.argmax(dim=-1).cpu().tolist()
-    out = []
-    for row, n in zip(best, lens.tolist(), strict=True):
-        seq, prev = [], None
-        for t in row[: int(n)]:
-            if t != prev and t != blank:
-                seq.append(t)
-            prev = t
-        out.append(seq)
-    return out
 
 
 def spec_augment(

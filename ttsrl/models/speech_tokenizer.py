@@ -55,6 +55,7 @@ from torch import nn
 
 from ttsrl.feats.mel import MelConfig, MelExtractor
 from ttsrl.feats.stats import GlobalMVN
+from ttsrl.models.ctc import greedy_ctc
 from ttsrl.models.modules import Conv1dSubsampling, Encoder, LinearUpsample, lengths_to_mask
 from ttsrl.models.quantizer import FSQ
 from ttsrl.train.config import Registry, build_dataclass
@@ -359,20 +360,6 @@ def _ctc(log_probs: torch.Tensor, lens: torch.Tensor, text: torch.Tensor, text_l
         zero_infinity=True,  # a target longer than its frames contributes 0, not inf
     )
     return loss / text_lens.sum().clamp(min=1)
-
-
-def greedy_ctc(log_probs: torch.Tensor, lens: torch.Tensor, blank: int = 0) -> list[list[int]]:
-    """Best path of ``(B, T, V)`` log-probs: argmax, merge repeats, drop blanks."""
-    best = log_probs.argmax(dim=-1).cpu()
-    out = []
-    for row, n in zip(best.tolist(), lens.tolist(), strict=True):
-        seq, prev = [], None
-        for t in row[: int(n)]:
-            if t != prev and t != blank:
-                seq.append(t)
-            prev = t
-        out.append(seq)
-    return out
 
 
 def edit_distance(ref: Sequence[Any], hyp: Sequence[Any]) -> int:
