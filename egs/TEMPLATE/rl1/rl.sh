@@ -136,18 +136,12 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     cp "${fdir}/split${nj}/1/mel_conf.yaml" "${fdir}/"
     touch "${fdir}/.done"
   done
-  tdir=${expdir}/tokenizer
-  if [ -f "${tdir}/.done" ]; then log "Stage 2: ${tdir}/.done exists; skipping"; else
-    log "Stage 2: training the speech tokenizer (${tokenizer_config}, ${ngpu} GPU) -> ${tdir}"
-    launcher=python; [ "${ngpu}" -gt 1 ] && launcher="torchrun --standalone --nproc_per_node ${ngpu}"
-    # shellcheck disable=SC2086
-    ${cuda_cmd} --gpu "${ngpu}" "${tdir}/log/train.log" ${launcher} -m ttsrl.bin.train_tokenizer \
-      --config "${tokenizer_config}" --ngpu "${ngpu}" --exp_dir "${tdir}" ${tokenizer_args} \
-      --train_data_dir "${datadir}/${train_set}" --train_feats_dir "${dumpdir}/feats/${train_set}" \
-      --valid_data_dir "${datadir}/${valid_set}" --valid_feats_dir "${dumpdir}/feats/${valid_set}" \
-      --stats_files "${dumpdir}/feats/${train_set}/split${nj}"/*/stats.npz
-    touch "${tdir}/.done"
-  fi
+  log "Stage 2: the speech tokenizer"
+  # shellcheck disable=SC2086
+  train_model "${expdir}/tokenizer" "${tokenizer_config}" ttsrl.bin.train_tokenizer ${tokenizer_args} \
+    --train_data_dir "${datadir}/${train_set}" --train_feats_dir "${dumpdir}/feats/${train_set}" \
+    --valid_data_dir "${datadir}/${valid_set}" --valid_feats_dir "${dumpdir}/feats/${valid_set}" \
+    --stats_files "${dumpdir}/feats/${train_set}/split${nj}"/*/stats.npz
 fi
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   for dset in ${all_sets}; do
@@ -219,17 +213,12 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
 fi
 if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
   jdir=${expdir}/judge
-  if [ -f "${jdir}/.done" ]; then log "Stage 9: ${jdir}/.done exists; skipping"; else
-    log "Stage 9: training the CTC judge ASR (${judge_config}, ${ngpu} GPU) -> ${jdir}"
-    launcher=python; [ "${ngpu}" -gt 1 ] && launcher="torchrun --standalone --nproc_per_node ${ngpu}"
-    # shellcheck disable=SC2086
-    ${cuda_cmd} --gpu "${ngpu}" "${jdir}/log/train.log" ${launcher} -m ttsrl.bin.train_asr \
-      --config "${judge_config}" --ngpu "${ngpu}" --exp_dir "${jdir}" ${judge_args} \
-      --train_data_dir "${datadir}/${train_set}" --train_feats_dir "${dumpdir}/feats/${train_set}" \
-      --valid_data_dir "${datadir}/${valid_set}" --valid_feats_dir "${dumpdir}/feats/${valid_set}" \
-      --stats_files "${dumpdir}/feats/${train_set}/split${nj}"/*/stats.npz
-    touch "${jdir}/.done"
-  fi
+  log "Stage 9: the CTC judge ASR (trained on ground-truth audio only)"
+  # shellcheck disable=SC2086
+  train_model "${jdir}" "${judge_config}" ttsrl.bin.train_asr ${judge_args} \
+    --train_data_dir "${datadir}/${train_set}" --train_feats_dir "${dumpdir}/feats/${train_set}" \
+    --valid_data_dir "${datadir}/${valid_set}" --valid_feats_dir "${dumpdir}/feats/${valid_set}" \
+    --stats_files "${dumpdir}/feats/${train_set}/split${nj}"/*/stats.npz
   log "Stage 9: scoring the ground truth and every decoded model of: ${test_sets}"
   ${decode_cmd} "${expdir}/log/score_all.log" python -m ttsrl.bin.score_all --data_root "${datadir}" \
     --exp_dir "${expdir}" --test_sets "${test_sets}" --judge ctc --judge_path "${jdir}/model.pt" \
