@@ -185,9 +185,11 @@ def sinusoidal_positions(T: int, d_model: int, device: torch.device | None = Non
 class Encoder(nn.Module):
     """``n_layers`` :class:`EncoderLayer` and a final LayerNorm; padded frames are zero on output.
 
-    ``position``: ``"abs"`` adds sinusoidal encodings to the input (one addition: the cheap
-    choice on a CPU, enough with conformer convolutions), ``"rope"`` rotates queries and
-    keys in every layer, ``"none"`` adds nothing.
+    ``position``: ``"abs"`` scales the input by ``sqrt(d_model)`` and adds sinusoidal
+    encodings (one addition: the cheap choice on a CPU, enough with conformer
+    convolutions; without the scaling the positions swamp a small input at init and CTC
+    training sits longer on its plateau), ``"rope"`` rotates queries and keys in every
+    layer, ``"none"`` adds nothing.
     """
 
     def __init__(
@@ -213,8 +215,8 @@ class Encoder(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``x (B, T, D)``, ``lengths (B,)`` (each >= 1) -> ``(B, T, D)``."""
         mask = lengths_to_mask(lengths, x.shape[1])
-        if self.position == "abs":
-            x = x + sinusoidal_positions(x.shape[1], x.shape[2], x.device).to(x.dtype)
+        if self.position == "abs":  # scaled as in ESPnet: the input, not the positions, dominates at init
+            x = x * math.sqrt(x.shape[2]) + sinusoidal_positions(x.shape[1], x.shape[2], x.device).to(x.dtype)
         for layer in self.layers:
             x = layer(x, mask)
         return self.norm(x).masked_fill(~mask[..., None], 0.0)
