@@ -14,7 +14,7 @@ from ttsrl.bin import tokenize_speech, train_tokenizer
 from ttsrl.data.datadir import read_kv
 from ttsrl.data.toy import make_toy_data_dir
 from ttsrl.feats.dump import dump_data_dir_feats
-from ttsrl.models.speech_tokenizer import SPEECH_TOKENIZERS, SpeechTokenizer
+from ttsrl.models.speech_tokenizer import SPEECH_TOKENIZERS, SpeechTokenizer, load_ctc_tokenizer
 from ttsrl.train.config import parse_with_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +96,22 @@ def test_tokenize_writes_tokens_text_and_prompts(corpus, trained):
                           "--out_dir", str(out2), "--report_cer", "false"])
     speech2 = kaldiio.load_scp(str(out2 / "speech.scp"))
     assert all(np.array_equal(speech[u], speech2[u]) for u in speech)
+
+
+def test_bpe_units_give_a_character_error_rate(corpus):
+    exp = corpus / "exp" / "tokenizer_bpe"
+    train_tokenizer.main(train_args(corpus, exp, "--max_steps", "2", "--token_type", "bpe", "--bpe_vocab_size", "30"))
+    assert (exp / "bpe.model").is_file()
+    tokens = (exp / "tokens.txt").read_text().split()
+    assert tokens[0] == "<blank>" and any(t.startswith("\u2581") for t in tokens)
+    out = corpus / "dump" / "tokens_bpe" / "dev"
+    metrics = tokenize_speech.main(["--tokenizer_dir", str(exp), "--data_dir", str(corpus / "data/dev"),
+                                    "--out_dir", str(out), "--feats_scp", str(corpus / "dump/feats/dev/feats.scp")])
+    assert (out / "bpe.model").is_file() and 0 <= metrics["ctc_cer_dev"]
+    ctc_tok = load_ctc_tokenizer(exp)
+    first = read_kv(out / "text")
+    utt = sorted(first)[0]
+    assert ctc_tok.decode([int(i) for i in first[utt].split()]) == ctc_tok.clean(read_kv(corpus / "data/dev/text")[utt])
 
 
 def test_rerun_resumes_without_training_again(corpus, trained):

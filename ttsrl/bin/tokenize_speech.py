@@ -5,7 +5,7 @@ Writes to ``--out_dir`` (each file under a temporary name, then renamed)::
     speech.ark/.scp         int32 speech tokens (T',) per utterance (kaldiio)
     utt2num_tokens          <utt> <T'>
     text                    <utt> <text token ids>  (Kaldi text of space-separated ids)
-    tokens.txt              the text token list those ids index
+    tokens.txt              the text token list those ids index (+ bpe.model for BPE units)
     prompt_speech.ark/.scp  tokens of each utterance's prompt audio   (when the set has prompt.scp)
     prompt_text             ids of each prompt's transcript            (when the set has prompt_text)
     metrics.json            codebook usage of the set and, with --report_cer, ``ctc_cer``
@@ -31,6 +31,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 from collections.abc import Iterable, Iterator
 
 from ttsrl.train.config import str2bool
@@ -45,9 +46,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--out_dir", required=True, help="e.g. dump/tokens/<set>")
     p.add_argument("--feats_scp", default=None, help="dumped log-mels of the set (default: computed from wav.scp)")
     p.add_argument("--set_name", default=None, help="name in metrics keys (default: the data dir's name)")
+    p.add_argument("--text_token_list", default=None,
+                   help="token list of the 'text' ids (default: the tokenizer's CTC units, <tokenizer_dir>/tokens.txt)")
     p.add_argument("--text_token_type", default=None, choices=["char", "phn", "bpe"],
-                   help="text tokenizer of the 'text' ids (default: the tokenizer's CTC units)")
-    p.add_argument("--text_token_list", default=None, help="its token list (default: <tokenizer_dir>/tokens.txt)")
+                   help="type of --text_token_list (default char)")
     p.add_argument("--bpemodel", default=None, help="sentencepiece model (bpe)")
     p.add_argument("--report_cer", type=str2bool, default=True, help="CTC CER of the tokens against the text")
     p.add_argument("--metrics_json", default=None, help="merge ctc_cer_<set> into this file")
@@ -132,11 +134,11 @@ def run(args: argparse.Namespace) -> dict:
     from ttsrl.data.datadir import DataDir, write_kv
     from ttsrl.models.speech_tokenizer import (
         SpeechTokenizer,
+        char_errors,
         codebook_stats,
-        edit_distance,
         load_ctc_tokenizer,
     )
-    from ttsrl.text.tokenizer import PhonemeTokenizer, build_tokenizer, encode_texts, write_token_list
+    from ttsrl.text.tokenizer import build_tokenizer, encode_texts, write_token_list
     from ttsrl.train import distributed as dist_utils
 
     if args.num_threads > 0:
@@ -146,9 +148,10 @@ def run(args: argparse.Namespace) -> dict:
     ctc_tok = load_ctc_tokenizer(args.tokenizer_dir)
     if ctc_tok.vocab_size != model.config.vocab_size:
         raise ValueError(f"{args.tokenizer_dir}/tokens.txt has {ctc_tok.vocab_size} tokens, the model {model.config.vocab_size}")
-    text_type = args.text_token_type or ("phn" if isinstance(ctc_tok, PhonemeTokenizer) else "char")
-    text_list = args.text_token_list or os.path.join(args.tokenizer_dir, "tokens.txt")
-    text_tok = build_tokenizer(text_type, text_list, bpemodel=args.bpemodel)
+    if args.text_token_list is None:  # the CTC units of the tokenizer
+        text_tok = ctc_tok
+    else:
+        text_tok = build_tokenizer(args.text_token_type or "char", args.text_token_list, bpemodel=args.bpemodel)
     if args.feats_scp:
         check_mel_config(model, args.feats_scp)
 
@@ -166,6 +169,8 @@ def run(args: argparse.Namespace) -> dict:
             logger.warning("%s/%s: %s: %s not in the token list (mapped to <unk>)", args.data_dir, fname, utt, " ".join(symbols))
         write_kv(os.path.join(out, fname), {u: " ".join(map(str, s)) for u, s in ids.items()})
     write_token_list(os.path.join(out, "tokens.txt"), text_tok.tokens)
+    if getattr(text_tok, "bpemodel", None):
+        shutil.copyfile(text_tok.bpemodel, os.path.join(out, "bpe.model"))
 
     # speech tokens
     report_cer = args.report_cer and bool(d.text)
@@ -181,8 +186,8 @@ def run(args: argparse.Namespace) -> dict:
             counts[:] += np.bincount(toks, minlength=model.codebook_size)
             num_tokens[utt] = str(len(toks))
             if hyp is not None:
-                errors += edit_distance(refs[utt], hyp)
-                chars += len(refs[utt])
+                e, c = char_errors([refs[utt]], [hyp], ctc_tok.decode)
+                errors, chars = errors + e, chars + c
             yield utt, toks
 
     n = write_ark_scp(os.path.join(out, "speech.ark"), os.path.join(out, "speech.scp"), items())

@@ -25,9 +25,11 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
+import shutil
 import time
 
 from ttsrl.train.config import NestedDictAction, add_config_args, add_dataclass_args, str2bool
@@ -49,8 +51,10 @@ def get_parser() -> argparse.ArgumentParser:
         "--stats_files", nargs="+", default=None,
         help="global stats of the train feats (several: shards, merged); default <train_feats_dir>/stats.npz",
     )
-    g.add_argument("--token_type", default="char", choices=["char", "phn"], help="CTC target units")
+    g.add_argument("--token_type", default="char", choices=["char", "phn", "bpe"], help="CTC target units")
     g.add_argument("--token_list", default=None, help="CTC token list (default: built from the train text)")
+    g.add_argument("--bpemodel", default=None, help="bpe: an existing sentencepiece model (default: trained here)")
+    g.add_argument("--bpe_vocab_size", type=int, default=300, help="bpe: vocabulary of the model trained here")
     g.add_argument("--exp_dir", required=True, help="output directory of the tokenizer")
     g = p.add_argument_group("model")
     g.add_argument("--model", default="fsq_ctc", help="registered speech tokenizer")
@@ -120,6 +124,7 @@ def mel_config(args, model_conf):
 def run(args: argparse.Namespace) -> dict:
     import torch
 
+    from ttsrl.data.datadir import read_kv
     from ttsrl.data.dataset import collate_pad
     from ttsrl.feats.stats import merge_stats_files
     from ttsrl.models.speech_tokenizer import (
@@ -128,7 +133,7 @@ def run(args: argparse.Namespace) -> dict:
         evaluate_tokens,
         model_conf_dict,
     )
-    from ttsrl.text.tokenizer import build_token_list, build_tokenizer, write_token_list
+    from ttsrl.text.tokenizer import build_token_list, build_tokenizer, train_bpe, write_token_list
     from ttsrl.train import distributed as dist_utils
     from ttsrl.train.config import dataclass_from_args
     from ttsrl.train.sampler import build_loader
@@ -140,16 +145,21 @@ def run(args: argparse.Namespace) -> dict:
     device = dist_utils.get_device(args.ngpu)
     os.makedirs(args.exp_dir, exist_ok=True)
 
-    # CTC token list and global stats, copied into the tokenizer dir (rank 0 writes)
-    from ttsrl.data.datadir import read_kv
-
-    tokens = args.token_list or build_token_list(args.token_type, read_kv(os.path.join(args.train_data_dir, "text")).values())
-    tokenizer = build_tokenizer(args.token_type, tokens)
+    # CTC units (token list, BPE model) and global stats, written into the tokenizer dir by rank 0
+    texts = read_kv(os.path.join(args.train_data_dir, "text")).values()
+    bpemodel = os.path.join(args.exp_dir, "bpe.model") if args.token_type == "bpe" else None
     stats = merge_stats_files(args.stats_files or [os.path.join(args.train_feats_dir, "stats.npz")])
     if dist_utils.is_main():
-        write_token_list(os.path.join(args.exp_dir, "tokens.txt"), tokenizer.tokens)
+        if bpemodel and args.bpemodel:
+            src = args.bpemodel if args.bpemodel.endswith(".model") else args.bpemodel + ".model"
+            shutil.copyfile(src, bpemodel)
+        elif bpemodel and not os.path.isfile(bpemodel):  # (a resumed run keeps its units)
+            train_bpe(texts, bpemodel, args.bpe_vocab_size)
+        tokens = args.token_list or build_token_list(args.token_type, texts, bpemodel=bpemodel)
+        write_token_list(os.path.join(args.exp_dir, "tokens.txt"), build_tokenizer(args.token_type, tokens, bpemodel).tokens)
         stats.save(os.path.join(args.exp_dir, "stats.npz"))
     dist_utils.barrier()
+    tokenizer = build_tokenizer(args.token_type, os.path.join(args.exp_dir, "tokens.txt"), bpemodel)
 
     model_conf = dict(args.model_conf)
     model_conf["vocab_size"] = tokenizer.vocab_size
@@ -171,7 +181,8 @@ def run(args: argparse.Namespace) -> dict:
     resolved = {k: v for k, v in vars(args).items() if k != "config"}
     resolved["token_list"] = os.path.join(args.exp_dir, "tokens.txt")
     start = time.time()
-    summary = Trainer(model, train_loader, valid_loader, compute_loss, tconf, args.exp_dir,
+    loss_fn = functools.partial(compute_loss, decode=tokenizer.decode)  # validation CER on characters
+    summary = Trainer(model, train_loader, valid_loader, loss_fn, tconf, args.exp_dir,
                       resolved_config=resolved, device=device).train()
     logger.info("training done in %.1f s: %s", time.time() - start, summary)
 
@@ -186,7 +197,7 @@ def run(args: argparse.Namespace) -> dict:
                 refs = [t[:n] for t, n in zip(batch["text"].tolist(), batch["text_lens"].tolist(), strict=True)]
                 yield toks, lens, refs
 
-        ev = evaluate_tokens(best, batches())
+        ev = evaluate_tokens(best, batches(), decode=tokenizer.decode)
         metrics = {
             f"ctc_cer_{valid_name}": round(ev["ctc_cer"], 3),
             "codebook_perplexity": round(ev["codebook_perplexity"], 2),

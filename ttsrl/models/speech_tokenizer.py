@@ -43,7 +43,7 @@ import dataclasses
 import logging
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ __all__ = [
     "SpeechTokenizer",
     "SpeechTokenizerConfig",
     "TokenizerOutput",
+    "char_errors",
     "codebook_stats",
     "compute_loss",
     "edit_distance",
@@ -333,7 +334,8 @@ class SpeechTokenizer(nn.Module):
 
 
 def load_ctc_tokenizer(path: str | os.PathLike):
-    """The text tokenizer of a tokenizer directory's CTC head (``tokens.txt`` and the saved ``token_type``).
+    """The text tokenizer of a tokenizer directory's CTC head (``tokens.txt``, ``bpe.model`` for
+    BPE units, and the saved ``token_type``).
 
     ``ctc_tok.decode(model.ctc_decode(tokens, lens)[0])`` is the transcription as text.
     """
@@ -342,7 +344,8 @@ def load_ctc_tokenizer(path: str | os.PathLike):
     path = Path(path)
     ckpt = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
     token_type = (ckpt.get("config") or {}).get("token_type", "char")
-    return build_tokenizer(token_type, path / "tokens.txt")
+    bpemodel = path / "bpe.model" if token_type == "bpe" else None
+    return build_tokenizer(token_type, path / "tokens.txt", bpemodel=bpemodel)
 
 
 # --------------------------------------------------------------------------- training and metrics
@@ -386,28 +389,44 @@ def codebook_stats(counts: np.ndarray) -> dict[str, float]:
     }
 
 
-def compute_loss(model: nn.Module, batch: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+def char_errors(refs: Sequence[Sequence[int]], hyps: Sequence[Sequence[int]],
+                decode: Callable[[Sequence[int]], str] | None = None) -> tuple[int, int]:
+    """Character edits and reference characters of token-id hypotheses against references.
+
+    With ``decode`` (ids -> text, e.g. a text tokenizer's ``decode``) the texts are
+    compared character by character, so the rate is a CER whatever the units (chars,
+    BPE pieces); without it the id sequences are compared (the CER of char units).
+    """
+    errors = chars = 0
+    for ref, hyp in zip(refs, hyps, strict=True):
+        if decode is not None:
+            ref, hyp = decode(ref), decode(hyp)
+        errors += edit_distance(ref, hyp)
+        chars += len(ref)
+    return errors, chars
+
+
+def compute_loss(
+    model: nn.Module, batch: Mapping[str, Any], decode: Callable[[Sequence[int]], str] | None = None
+) -> tuple[torch.Tensor, dict[str, Any]]:
     """The Trainer's loss on a batch of ``{feats, feats_lens, text, text_lens}``.
 
     In eval mode (validation) it also reports the greedy CTC character error rate ``cer``
-    (percent; stats are weighted by target characters, so the mean is the corpus CER).
+    (percent; see :func:`char_errors` for ``decode``). Stats are weighted by target units,
+    so ``cer`` averages over batches close to the corpus CER.
     """
     out: TokenizerOutput = model(batch["feats"], batch["feats_lens"], batch["text"], batch["text_lens"])
-    n_chars = batch["text_lens"].sum()
     stats: dict[str, Any] = {
         "loss": out.loss.detach(),
         "ctc": out.ctc_loss.detach(),
         "enc_ctc": out.enc_ctc_loss.detach(),
         "recon": out.recon_loss.detach(),
-        "weight": n_chars,
+        "weight": batch["text_lens"].sum(),
     }
     if not model.training:
-        hyps = greedy_ctc(out.ctc_log_probs, out.ctc_lens)
-        errors = sum(
-            edit_distance(ref[: int(n)], hyp)
-            for ref, n, hyp in zip(batch["text"].tolist(), batch["text_lens"].tolist(), hyps, strict=True)
-        )
-        stats["cer"] = 100.0 * errors / max(int(n_chars), 1)
+        refs = [r[: int(n)] for r, n in zip(batch["text"].tolist(), batch["text_lens"].tolist(), strict=True)]
+        errors, chars = char_errors(refs, greedy_ctc(out.ctc_log_probs, out.ctc_lens), decode)
+        stats["cer"] = 100.0 * errors / max(chars, 1)
     return out.loss, stats
 
 
@@ -415,11 +434,13 @@ def compute_loss(model: nn.Module, batch: Mapping[str, Any]) -> tuple[torch.Tens
 def evaluate_tokens(
     model: SpeechTokenizer,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor, list[list[int]] | None]],
+    decode: Callable[[Sequence[int]], str] | None = None,
 ) -> dict[str, float]:
     """Codebook usage and CTC CER of the tokens of ``(tokens (B, T'), token_lens, refs or None)`` batches.
 
     Returns ``codebook_perplexity``, ``codebook_usage``, ``num_tokens`` and, when references
-    are given, ``ctc_cer`` (percent: character edits of the greedy transcription / reference characters).
+    (CTC unit ids) are given, ``ctc_cer`` (percent: character edits of the greedy
+    transcription / reference characters; see :func:`char_errors` for ``decode``).
     """
     counts = np.zeros(model.codebook_size, dtype=np.int64)
     errors = chars = 0
@@ -429,9 +450,8 @@ def evaluate_tokens(
         counts += np.bincount(tokens[valid].cpu().numpy(), minlength=model.codebook_size)
         if refs is not None:
             have_refs = True
-            for ref, hyp in zip(refs, model.ctc_decode(tokens, lens), strict=True):
-                errors += edit_distance(ref, hyp)
-                chars += len(ref)
+            e, n = char_errors(refs, model.ctc_decode(tokens, lens), decode)
+            errors, chars = errors + e, chars + n
     stats = codebook_stats(counts)
     stats["num_tokens"] = int(counts.sum())
     if have_refs:
