@@ -64,6 +64,9 @@ setup(
             "ttsrl-score=ttsrl.bin.score:main",
             "ttsrl-score-all=ttsrl.bin.score_all:main",
             "ttsrl-make-report=ttsrl.bin.make_report:main",
+            "ttsrl-train-reward=ttsrl.bin.train_reward:main",
+            "ttsrl-score-candidates=ttsrl.bin.score_candidates:main",
+            "ttsrl-make-pairs=ttsrl.bin.make_pairs:main",
         ]
     },
 )

@@ -81,7 +81,24 @@ def build_tokenizer(conf, tmp_path):
     return SPEECH_TOKENIZERS.build(args.model, {**args.model_conf, "vocab_size": 30})
 
 
-BUILDERS = {"tokenizer": build_tokenizer, "lm": build_lm, "flow": build_flow, "vocoder": build_vocoder, "asr": build_asr}
+def build_reward(conf, tmp_path):
+    from ttsrl.tasks.reward import RewardTask
+
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("<blank>\n<unk>\na\nb\n<sos/eos>\n")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "utt2emo").write_text("u1 happy\nu2 sad\n")
+    (data / "utt2quality").write_text("u1 4\nu2 2\n")
+    args = parse_with_config(get_parser(RewardTask), [
+        "--config", str(conf), "--exp_dir", str(tmp_path), "--train_dir", "x", "--train_data_dir", str(data),
+        "--valid_dir", "x", "--valid_data_dir", "x", "--token_list", str(tokens), "--speech_vocab_size", "1000"])
+    dataclass_from_args(TrainerConfig, args)
+    return RewardTask.build_model(args)
+
+
+BUILDERS = {"tokenizer": build_tokenizer, "lm": build_lm, "flow": build_flow, "vocoder": build_vocoder, "asr": build_asr,
+            "reward": build_reward}
 CONFIGS = sorted(p for p in (ROOT / "conf").glob("*/*.yaml"))
 
 

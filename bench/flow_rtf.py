@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Real-time factor of the flow-matching acoustic model vs the number of function evaluations (NFE).
+
+Synthesizes the same batch of token sequences (``--batch`` utterances of ``--seconds`` s, with a
+``--prompt_seconds`` prompt, classifier-free guidance on, i.e. 2 estimator passes per step) with
+the Euler solver at every NFE of ``--nfe``, and reports seconds of compute per second of audio:
+flow alone and flow + Griffin-Lim (the default vocoder). The model is a trained ``model.pt``
+(``--flow``) or, by default, ``conf/flow/small.yaml`` with random weights: compute does not
+depend on the weights. Distillation to few steps (DMO) starts from this table.
+
+The last line is one JSON object: ``ours`` = flow RTF at ``--few`` NFE (default 4), ``peer`` =
+flow RTF at ``--many`` NFE (default 32), ratio = peer / ours (how many times faster few-step is).
+
+Usage: python bench/flow_rtf.py [--flow exp/base/flow/model.pt] [--nfe 1 2 4 8 16 32] [--threads 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def get_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--flow", default=None, help="a trained flow model.pt (default: the small config, random weights)")
+    p.add_argument("--config", default=os.path.join(ROOT, "conf/flow/small.yaml"), help="config without --flow")
+    p.add_argument("--nfe", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
+    p.add_argument("--few", type=int, default=4, help="NFE reported as 'ours'")
+    p.add_argument("--many", type=int, default=32, help="NFE reported as 'peer'")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--seconds", type=float, default=3.0, help="audio per utterance")
+    p.add_argument("--prompt_seconds", type=float, default=2.0)
+    p.add_argument("--cfg_scale", type=float, default=0.7)
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per NFE; the median is reported")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    p.add_argument("--vocoder", type=str, default="true", choices=["true", "false"], help="also time Griffin-Lim")
+    return p
+
+
+def build_flow(args):
+    from ttsrl.models.flow import FlowConfig, FlowMatching
+
+    if args.flow:
+        from ttsrl.tasks.flow import load_flow
+
+        return load_flow(args.flow)
+    import yaml
+
+    with open(args.config, encoding="utf-8") as f:
+        conf = yaml.safe_load(f)["model_conf"]
+    return FlowMatching(FlowConfig(**{**conf, "vocab_size": 1000})).eval()
+
+
+def median_time(fn, repeats):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from ttsrl.models.vocoder import GriffinLim
+
+    flow = build_flow(args)
+    cfg = flow.cfg
+    frames_per_s = 100  # hop 160 at 16 kHz
+    tok_per_s = frames_per_s / cfg.token_frames
+    L, P = int(args.seconds * tok_per_s), int(args.prompt_seconds * tok_per_s)
+    g = torch.Generator().manual_seed(0)
+    V = cfg.vocab_size
+    tokens = torch.randint(0, V, (args.batch, L), generator=g)
+    lens = torch.full((args.batch,), L)
+    prompt = torch.randint(0, V, (args.batch, P), generator=g)
+    prompt_mel = torch.randn(args.batch, cfg.n_mels, P * cfg.token_frames, generator=g) - 5.0
+    audio_s = args.batch * args.seconds
+    vocoder = GriffinLim() if args.vocoder == "true" else None
+
+    rows = []
+    with torch.inference_mode():
+        for nfe in sorted(set(args.nfe) | {args.few, args.many}):
+            def run(nfe=nfe):
+                mel, mel_lens = flow.synthesize(tokens, lens, prompt_tokens=prompt, prompt_mel=prompt_mel,
+                                                n_steps=nfe, cfg_scale=args.cfg_scale,
+                                                generator=torch.Generator().manual_seed(1))
+                return mel
+
+            t_flow = median_time(run, args.repeats)
+            row = {"nfe": nfe, "flow_rtf": t_flow / audio_s}
+            if vocoder is not None:
+                mel = run()
+                t_voc = median_time(lambda mel=mel: vocoder.mel_to_wav(mel), 1)
+                row["flow_vocoder_rtf"] = (t_flow + t_voc) / audio_s
+            rows.append(row)
+            print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
+                  flush=True)
+
+    print("\n| NFE | flow RTF | flow + Griffin-Lim RTF |\n|---|---|---|")
+    for r in rows:
+        print(f"| {r['nfe']} | {r['flow_rtf']:.4f} | {r.get('flow_vocoder_rtf', float('nan')):.4f} |")
+    by_nfe = {r["nfe"]: r["flow_rtf"] for r in rows}
+    ours, peer = by_nfe[args.few], by_nfe[args.many]
+    print(json.dumps({
+        "bench": "flow_rtf", "ours": round(ours, 5), "peer": round(peer, 5), "unit": "RTF (s compute / s audio)",
+        "ratio": round(peer / ours, 3), "ours_is": f"flow at NFE {args.few}", "peer_is": f"flow at NFE {args.many}",
+        "table": rows, "batch": args.batch, "seconds": args.seconds, "threads": torch.get_num_threads(),
+        "weights": args.flow or "random (small config)", "machine": platform.machine(),
+    }))
+
+
+if __name__ == "__main__":
+    main()

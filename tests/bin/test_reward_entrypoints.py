@@ -1,0 +1,133 @@
+"""train_reward, score_candidates and make_pairs on a toy token dir + label data dir: train, score, pair."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ttsrl.bin import make_pairs, score_candidates, train_reward
+from ttsrl.data.arrays import write_ark_scp
+from ttsrl.data.datadir import DataDirError, write_kv
+from ttsrl.models.reward import load_reward_model
+from ttsrl.text.tokenizer import write_token_list
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = str(ROOT / "conf" / "reward" / "tiny.yaml")
+EMOS = ("neutral", "happy", "sad", "angry")
+METRIC_KEYS = {"ctc_cer", "emo_acc", "gender_acc", "age_acc", "quality_corr", "text_logprob", "text_rank_acc",
+               "dev_utts", "num_params", "train_seconds"}
+
+
+def make_set(root, name, n, seed):
+    """A token dir (text ids, speech tokens that follow the text) and a data dir with labels."""
+    rng = np.random.default_rng(seed)
+    tok_dir, data_dir = root / "tokens" / name, root / "data" / name
+    tok_dir.mkdir(parents=True)
+    data_dir.mkdir(parents=True)
+    utts = [f"spk{i % 3}-u{i:03d}" for i in range(n)]
+    text = {u: [int(x) for x in rng.integers(2, 9, rng.integers(3, 7))] for u in utts}
+    # each text id t becomes three codes; the emotion shifts them, so it is audible in the tokens
+    emo = {u: EMOS[i % 4] for i, u in enumerate(utts)}
+    speech = {u: np.array([t + 10 * EMOS.index(emo[u]) for t in text[u] for _ in range(3)], dtype=np.int32)
+              for u in utts}
+    write_kv(tok_dir / "text", {u: " ".join(map(str, t)) for u, t in text.items()})
+    write_ark_scp(tok_dir / "speech.ark", tok_dir / "speech.scp", sorted(speech.items()))
+    write_kv(data_dir / "utt2spk", {u: u.split("-")[0] for u in utts})
+    write_kv(data_dir / "utt2emo", emo)
+    write_kv(data_dir / "utt2gender", {u: "mf"[int(u[3]) % 2] for u in utts})
+    write_kv(data_dir / "utt2age", {u: ("adult", "child", "senior")[int(u[3])] for u in utts})
+    write_kv(data_dir / "utt2quality", {u: str(1 + i % 5) for i, u in enumerate(utts)})
+    return tok_dir, data_dir, text, speech
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reward")
+    train_tok, train_data, _, _ = make_set(root, "train", 24, 0)
+    dev_tok, dev_data, text, speech = make_set(root, "dev", 8, 1)
+    tokens = root / "tokens.txt"
+    write_token_list(tokens, ["<blank>", "<unk>", "a", "b", "c", "d", "e", "f", "g", "<sos/eos>"])
+    exp = root / "exp"
+    summary = train_reward.main([
+        "--config", TINY, "--train_dir", str(train_tok), "--train_data_dir", str(train_data),
+        "--valid_dir", str(dev_tok), "--valid_data_dir", str(dev_data), "--token_list", str(tokens),
+        "--speech_vocab_size", "40", "--exp_dir", str(exp), "--max_steps", "12", "--max_epochs", "0",
+        "--max_tokens", "200", "--valid_interval", "6", "--progress", "false", "--tensorboard", "false"])
+    return {"root": root, "exp": exp, "summary": summary, "dev_tok": dev_tok, "dev_data": dev_data,
+            "text": text, "speech": speech}
+
+
+def test_train_writes_model_and_metrics(trained):
+    exp = trained["exp"]
+    metrics = json.loads((exp / "metrics.json").read_text())
+    assert METRIC_KEYS <= set(metrics)
+    assert metrics["dev_utts"] == 8 and metrics["ctc_cer"] >= 0
+    for k in ("emo_acc", "gender_acc", "age_acc", "text_rank_acc"):
+        assert 0.0 <= metrics[k] <= 1.0
+    assert -1.0 <= metrics["quality_corr"] <= 1.0 and metrics["text_logprob"] < 0
+    assert trained["summary"]["step"] == 12
+    rm = load_reward_model(exp)  # the directory; rebuilt from the saved config
+    assert not rm.training
+    assert rm.config.label_names == {"emotion": sorted(EMOS), "gender": ["f", "m"], "age": ["adult", "child", "senior"]}
+    assert rm.config.quality_mean == pytest.approx(np.mean([1 + i % 5 for i in range(24)]))
+    assert rm.config.text_vocab_size == 10 and rm.config.speech_vocab_size == 40
+    # the interface the alignment code uses
+    soft = torch.nn.functional.one_hot(torch.tensor([[2, 3, 4, 5, 6, 7]]), 40).float().requires_grad_(True)
+    lp = rm.text_logprob(soft, torch.tensor([6]), torch.tensor([[2, 3]]), torch.tensor([2]))
+    lp.sum().backward()
+    assert soft.grad.abs().sum() > 0 and rm(soft, torch.tensor([6])).emo_logits.shape == (1, 4)
+
+
+def test_score_candidates_and_make_pairs(trained):
+    root, dev_tok, text, speech = trained["root"], trained["dev_tok"], trained["text"], trained["speech"]
+    samples = root / "samples"
+    samples.mkdir()
+    rng = np.random.default_rng(3)
+    cands = {}
+    for u in sorted(text):
+        cands[f"{u}-c0"] = speech[u]  # the golden tokens ...
+        cands[f"{u}-c1"] = rng.integers(0, 40, len(speech[u])).astype(np.int32)  # ... and noise
+        cands[f"{u}-c2"] = speech[u][:1]  # 2 CTC frames: too short for its text (3+ ids)
+    write_ark_scp(samples / "tokens.ark", samples / "tokens.scp", sorted(cands.items()))
+    summary = score_candidates.main(["--reward_model", str(trained["exp"]), "--samples_dir", str(samples),
+                                     "--token_dir", str(dev_tok), "--weights", "{text: 1.0, emotion: 0.5}",
+                                     "--target_data_dir", str(trained["dev_data"]), "--batch_size", "5"])
+    lines = (samples / "rewards.tsv").read_text().splitlines()
+    assert lines[0].split("\t") == ["key", "text", "emotion", "gender", "age", "quality", "reward"]
+    assert len(lines) == 1 + len(cands) and summary["candidates"] == len(cands)
+    rows = {x.split("\t")[0]: [float(v) for v in x.split("\t")[1:]] for x in lines[1:]}
+    for u in text:  # too short: the infeasible floor per text token
+        assert rows[f"{u}-c2"][0] == pytest.approx(-20.0)
+        assert rows[f"{u}-c0"][-1] == pytest.approx(rows[f"{u}-c0"][0] + 0.5 * rows[f"{u}-c0"][1], abs=1e-4)
+    out = root / "pairs"
+    s = make_pairs.main(["--samples_dir", str(samples), "--out_dir", str(out), "--margin", "0.01"])
+    pairs = [json.loads(x) for x in (out / "pairs.jsonl").read_text().splitlines()]
+    assert len(pairs) == s["pairs"] > 0 and s["pairs"] + s["dropped_margin"] + s["dropped_tie"] == 8
+    assert all(p["chosen_reward"] - p["rejected_reward"] >= 0.01 for p in pairs)
+    assert all(p["rejected_key"].endswith("-c2") for p in pairs)  # the infeasible candidate is the worst
+    assert (out / "rewards_hist.png").is_file() and (out / "pairs_summary.json").is_file()
+    s = make_pairs.main(["--samples_dir", str(samples), "--out_dir", str(root / "golden"), "--mode", "golden",
+                         "--token_dir", str(dev_tok)])
+    assert s["pairs"] == 8 and s["mode"] == "golden"
+    s = make_pairs.main(["--samples_dir", str(samples), "--out_dir", str(root / "best"), "--mode", "best"])
+    assert s["pairs"] == 8
+
+
+def test_score_candidates_fails_on_unknown_utterance(trained, tmp_path):
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    write_ark_scp(samples / "tokens.ark", samples / "tokens.scp", [("nobody-c0", np.array([1, 2], dtype=np.int32))])
+    with pytest.raises(DataDirError, match="utterance nobody is not in .*text"):
+        score_candidates.main(["--reward_model", str(trained["exp"]), "--samples_dir", str(samples),
+                               "--token_dir", str(trained["dev_tok"])])
+    with pytest.raises(SystemExit, match="no targets"):
+        score_candidates.main(["--reward_model", str(trained["exp"]), "--samples_dir", str(samples),
+                               "--token_dir", str(trained["dev_tok"]), "--weights", "{emotion: 1.0}"])
+
+
+@pytest.mark.parametrize("module", [train_reward, score_candidates, make_pairs])
+def test_help(module, capsys):
+    with pytest.raises(SystemExit) as e:
+        module.main(["--help"])
+    assert e.value.code == 0 and "--" in capsys.readouterr().out

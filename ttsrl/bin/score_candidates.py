@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Score speech-token candidates with the multi-task reward model; writes rewards.tsv.
+
+Usage: python -m ttsrl.bin.score_candidates --reward_model exp/reward --samples_dir exp/base/samples/train \\
+           --token_dir dump/tokens/train [--weights "{text: 1.0, emotion: 0.5}"] \\
+           [--target_data_dir data/train | --targets "{emotion: happy}"] [--out rewards.tsv]
+Reads <samples_dir>/tokens.scp (keys <utt>-c<k>; or the job shards tokens.<n>.scp) and the text ids of
+<token_dir>/text; writes <samples_dir>/rewards.tsv: a header "key <components...> reward", one line per
+candidate (components: text = CTC log-likelihood per text token, emotion/gender/age = log p(target),
+quality = predicted quality; see ttsrl.align.rewards). Targets come from the utt2emo/utt2gender/utt2age
+files of --target_data_dir, or one name for all utterances from --targets.
+"""
+import argparse
+import logging
+
+from ttsrl.train.config import yaml_loads
+
+
+def get_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--reward_model", required=True, help="folder (or model.pt) of ttsrl.bin.train_reward")
+    p.add_argument("--samples_dir", required=True, help="output of ttsrl.bin.sample_lm (tokens.scp)")
+    p.add_argument("--token_dir", required=True, help="the set's token dir (text ids)")
+    p.add_argument("--out", default=None, help="output file (default: <samples_dir>/rewards.tsv)")
+    p.add_argument("--weights", default="{text: 1.0}",
+                   help="YAML mapping of component weights (text, emotion, gender, age, quality); unset ones are 0")
+    p.add_argument("--target_data_dir", default=None, help="data dir whose utt2emo/utt2gender/utt2age are the targets")
+    p.add_argument("--targets", default=None, help="YAML mapping of one target per head for every utterance")
+    p.add_argument("--batch_size", type=int, default=32, help="candidates per batch")
+    p.add_argument("--ngpu", type=int, default=None, help="0 = CPU; default: CUDA when available")
+    p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    return p
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    args = get_parser().parse_args(argv)
+    import torch
+
+    from ttsrl.align.rewards import TokenReward, read_targets, score_samples_dir
+    from ttsrl.models.reward import CLASS_HEADS, load_reward_model
+    from ttsrl.train import distributed as du
+
+    if args.num_threads > 0:
+        torch.set_num_threads(args.num_threads)
+    weights, fixed = yaml_loads(args.weights), yaml_loads(args.targets) if args.targets else {}
+    if not isinstance(weights, dict) or not isinstance(fixed, dict):
+        raise SystemExit("--weights and --targets must be YAML mappings, e.g. '{text: 1.0, emotion: 0.5}'")
+    model = load_reward_model(args.reward_model, du.get_device(args.ngpu))
+    scorer = TokenReward(model, weights)
+    heads = [h for h in CLASS_HEADS if h in model.heads]
+    targets = read_targets(args.target_data_dir, fixed, heads)
+    missing = [h for h in scorer.needs_targets if h not in targets]
+    if missing:
+        raise SystemExit(f"components {missing} have a weight but no targets: give --target_data_dir or --targets")
+    return score_samples_dir(scorer, args.samples_dir, args.token_dir, args.out, targets, args.batch_size)
+
+
+if __name__ == "__main__":
+    main()
