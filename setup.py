@@ -67,6 +67,9 @@ setup(
             "ttsrl-train-reward=ttsrl.bin.train_reward:main",
             "ttsrl-score-candidates=ttsrl.bin.score_candidates:main",
             "ttsrl-make-pairs=ttsrl.bin.make_pairs:main",
+            "ttsrl-lm-kl=ttsrl.bin.lm_kl:main",
+            "ttsrl-make-prompted-subset=ttsrl.bin.make_prompted_subset:main",
+            "ttsrl-train-align=ttsrl.bin.train_align:main",
         ]
     },
 )

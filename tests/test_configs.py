@@ -3,6 +3,7 @@
 A config folder is registered in BUILDERS with a function that parses the file the way its
 entrypoint does and builds the model on the meta device (no memory for the weights).
 """
+import warnings
 from pathlib import Path
 
 import pytest
@@ -97,8 +98,28 @@ def build_reward(conf, tmp_path):
     return RewardTask.build_model(args)
 
 
+def build_align(conf, tmp_path):
+    """The policy built from a tiny init LM with the config's model_conf overrides (coh adds tags)."""
+    from dataclasses import asdict
+
+    from ttsrl.align.trainer import AlignTask, build_policy
+    from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
+
+    init = tmp_path / "lm.pt"
+    with torch.device("cpu"):
+        cfg = CodecLMConfig(text_vocab_size=10, speech_vocab_size=20, d_model=16, n_layers=1, n_heads=2, d_ff=32)
+        torch.save({"model": CodecLM(cfg).state_dict(), "config": {"model_conf": asdict(cfg)}}, init)
+    args = parse_with_config(get_parser(AlignTask), [
+        "--config", str(conf), "--exp_dir", str(tmp_path), "--init_lm", str(init), "--token_dir", "x",
+        "--pairs", "x"])
+    dataclass_from_args(TrainerConfig, args)
+    with warnings.catch_warnings():  # loading CPU weights into the meta model is a no-op, as wanted here
+        warnings.filterwarnings("ignore", message=".*meta parameter.*")
+        return build_policy(args.init_lm, args.method, args.model_conf)
+
+
 BUILDERS = {"tokenizer": build_tokenizer, "lm": build_lm, "flow": build_flow, "vocoder": build_vocoder, "asr": build_asr,
-            "reward": build_reward}
+            "reward": build_reward, "align": build_align}
 CONFIGS = sorted(p for p in (ROOT / "conf").glob("*/*.yaml"))
 
 

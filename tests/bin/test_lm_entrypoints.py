@@ -76,3 +76,26 @@ def test_sample_lm_with_prompts_and_jobs(lm_dir):
 @pytest.mark.parametrize("module", ["ttsrl.bin.train_lm", "ttsrl.bin.sample_lm"])
 def test_help(module):
     assert subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True).returncode == 0
+
+
+def test_lm_kl_is_zero_for_the_same_model_and_positive_otherwise(lm_dir, tmp_path):
+    import torch
+
+    from ttsrl.bin import lm_kl
+    from ttsrl.score.results import load_results
+    from ttsrl.train.trainer import load_checkpoint
+
+    exp, tmp = lm_dir
+    test = make_token_dir(tmp / "kl_test", n=5, seed=3, prompts=True)
+    same = lm_kl.lm_kl(load_codec_lm(str(exp / "model.pt")), load_codec_lm(str(exp / "model.pt")), str(test))
+    assert abs(same["kl"]) < 1e-6 and same["n_utts"] == 5
+    # the prompt is not scored: 5 utterances, each its speech tokens + <eos>
+    speech = read_scp(str(test / "speech.scp"))
+    assert same["kl_tokens"] == sum(len(v) + 1 for v in speech.values())
+    ckpt = load_checkpoint(str(exp / "model.pt"))
+    ckpt["model"] = {k: v + 0.05 * torch.randn_like(v) if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    torch.save(ckpt, tmp_path / "moved.pt")
+    results = tmp_path / "results.json"
+    assert lm_kl.main(["--lm", str(tmp_path / "moved.pt"), "--ref_lm", str(exp / "model.pt"), "--token_dir", str(test),
+                       "--results", str(results), "--model_tag", "dpo", "--test_set", "test"]) == 0
+    assert load_results(results)["dpo"]["test"]["kl"] > 1e-4

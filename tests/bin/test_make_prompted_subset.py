@@ -33,3 +33,11 @@ def test_help_exits_zero():
     with pytest.raises(SystemExit) as e:
         make_prompted_subset.get_parser().parse_args(["--help"])
     assert e.value.code == 0
+
+
+def test_speakers_with_one_utterance_are_left_out(tmp_path):
+    src = make_toy_data_dir(tmp_path / "train", num_spk=2, utts_per_spk=2)
+    d = DataDir.load(src)
+    d.subset([u for u in d.utts if u != "spk2-utt2"]).write(tmp_path / "lone")
+    assert make_prompted_subset.main(["--num_utts", "10", str(tmp_path / "lone"), str(tmp_path / "sub")]) == 0
+    assert DataDir.load(tmp_path / "sub").utts == ["spk1-utt1", "spk1-utt2"]

@@ -12,7 +12,9 @@ Usage:
 """
 
 import argparse
+import logging
 import sys
+from collections import Counter
 
 from ttsrl.data.cli import LOG_LEVELS, run_cli, setup_logging
 
@@ -35,7 +37,13 @@ def make_prompted_subset(src_dir: str, out_dir: str, num_utts: int):
     d = DataDir.load(src_dir)
     if d.segments is not None:
         raise DataDirError(f"{src_dir}: segments are not supported here (prompts are whole wav.scp entries)")
-    utts = d.utts
+    per_spk = Counter(d.utt2spk[u] for u in d.utts)
+    utts = [u for u in d.utts if per_spk[d.utt2spk[u]] > 1]  # a lone utterance has no prompt
+    if len(utts) < len(d.utts):
+        logging.warning("%s: %d utterances of speakers with a single utterance left out (no prompt for them)",
+                        src_dir, len(d.utts) - len(utts))
+    if not utts:
+        raise DataDirError(f"{src_dir}: no speaker has two utterances, so none can be prompted")
     step = max(len(utts) / num_utts, 1.0)
     chosen = sorted({utts[int(i * step)] for i in range(min(num_utts, len(utts)))})
     everyone = [Utterance(u, d.utt2spk[u], d.wav_scp[u], d.text[u]) for u in utts]

@@ -2,7 +2,7 @@
 """Sample N speech-token candidates per (prompt, text) from a codec LM (stage 5).
 
 Usage: python -m ttsrl.bin.sample_lm --lm exp/base/lm/model.pt --token_dir dump/tokens/test \\
-           --out_dir exp/base/samples/test --num_candidates 4 [--top_k 50] [--job 1 --num_jobs 4]
+           --out_dir exp/base/samples/test --num_candidates 4 [--top_k 50] [--job 1 --num_jobs 4] [--tag good]
 Writes (with --num_jobs, per job K: tokens.K.ark/.scp, logprobs.K, ...; cat them to merge):
   tokens.scp     <utt>-c<k> -> int32 speech tokens (kaldiio)
   logprobs       <utt>-c<k> <summed log-prob of the sampled tokens under the model>
@@ -25,6 +25,8 @@ def get_parser():
     p.add_argument("--out_dir", required=True)
     p.add_argument("--batch_size", type=int, default=8, help="(prompt, text) rows per batch (x num_candidates)")
     p.add_argument("--no_prompt", action="store_true", help="ignore the set's prompts")
+    p.add_argument("--tag", default=None, choices=["good", "bad"],
+                   help="control tag of a Chain-of-Hindsight LM (num_tags > 0; default for such an LM: good)")
     p.add_argument("--job", type=int, default=1, help="this job's index, 1-based (with --num_jobs)")
     p.add_argument("--num_jobs", type=int, default=1, help="split the utterances over this many jobs")
     p.add_argument("--ngpu", type=int, default=None, help="0 = CPU; default: CUDA when available")

@@ -34,6 +34,8 @@ def get_parser():
     p.add_argument("--vocoder_path", default=None, help="model.pt of a trained vocos vocoder")
     p.add_argument("--golden_tokens", default=None, help="speech.scp of tokens to resynthesize (skips the LM)")
     p.add_argument("--no_prompt", action="store_true", help="ignore the prompts")
+    p.add_argument("--tag", default=None, choices=["good", "bad"],
+                   help="control tag of a Chain-of-Hindsight LM (num_tags > 0; default for such an LM: good)")
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--ngpu", type=int, default=None, help="0 = CPU; default: CUDA when available")
     p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
@@ -56,7 +58,7 @@ def main(argv=None):
     device = du.get_device(args.ngpu)
     requests = read_requests(args.data_dir, args.seedtts_list, args.golden_tokens, not args.no_prompt)
     tts = TTSPipeline.from_dirs(None if args.golden_tokens else args.lm, args.flow, args.tokenizer_dir,
-                                args.vocoder, args.vocoder_path, device)
+                                args.vocoder, args.vocoder_path, device, tag=args.tag)
     report = synthesize_requests(tts, requests, args.out_dir, dataclass_from_args(SamplingConfig, args),
                                  dataclass_from_args(FlowOptions, args, prefix="flow_"), args.batch_size)
     if report.written:

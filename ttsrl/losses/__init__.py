@@ -1,1 +1,23 @@
+"""Loss functions: pure functions of model outputs, each naming its paper and equation."""
+from ttsrl.losses.diffro import (
+    DiffROOutput,
+    diffro_loss,
+    gumbel_softmax_st,
+    masked_token_mean,
+    reward_positions,
+    token_kl,
+)
+from ttsrl.losses.preference import LOSS_TYPES, preference_loss, sequence_logprobs, sft_loss
 
+__all__ = [
+    "LOSS_TYPES",
+    "DiffROOutput",
+    "diffro_loss",
+    "gumbel_softmax_st",
+    "masked_token_mean",
+    "preference_loss",
+    "reward_positions",
+    "sequence_logprobs",
+    "sft_loss",
+    "token_kl",
+]

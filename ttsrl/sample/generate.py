@@ -14,7 +14,7 @@ from tqdm import tqdm
 from ttsrl.data.arrays import write_ark_scp
 from ttsrl.data.datadir import write_kv
 from ttsrl.data.token_dataset import TokenDataset, pad_1d
-from ttsrl.sample.sampler import SamplingConfig, sample
+from ttsrl.sample.sampler import SamplingConfig, sample, tag_ids
 from ttsrl.train import distributed as du
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,10 @@ def generate_candidates(args, cfg: SamplingConfig) -> dict:
         raise SystemExit(f"--job {args.job} must be in 1..{args.num_jobs}")
     device = du.get_device(args.ngpu)
     model = load_codec_lm(args.lm, device)
+    tag = getattr(args, "tag", None)
+    tag_ids(model, tag, 1)  # fail early on a tag the model does not have
+    if model.cfg.num_tags > 0:
+        logger.info("sampling with control tag %r", tag or "good")
     with_prompt = not args.no_prompt and os.path.exists(os.path.join(args.token_dir, "prompt_speech.scp"))
     ds = TokenDataset(args.token_dir, with_prompt=with_prompt)
     utts = ds.utts[args.job - 1 :: args.num_jobs]
@@ -54,7 +58,8 @@ def generate_candidates(args, cfg: SamplingConfig) -> dict:
         # a seed per (job, batch): jobs never repeat each other's draws, reruns repeat their own
         seed_cfg = SamplingConfig(**{**cfg.__dict__, "seed": cfg.seed + 1000003 * args.job + b})
         out = sample(model, text.to(device), text_lens.to(device), seed_cfg,
-                     target_text_lens=torch.tensor([len(it["text"]) for it in items], device=device), **kw)
+                     target_text_lens=torch.tensor([len(it["text"]) for it in items], device=device),
+                     tags=tag_ids(model, tag, len(items), device), **kw)
         for i, it in enumerate(items):
             for k in range(cfg.num_candidates):
                 j = i * cfg.num_candidates + k

@@ -22,6 +22,25 @@ import torch
 
 from ttsrl.models.codec_lm import CodecLM, KVCache
 
+#: Control tags of a CodecLM built with num_tags=2 (Chain-of-Hindsight, ``ttsrl.align --method coh``).
+TAGS = {"good": 0, "bad": 1}
+
+
+def tag_ids(model: CodecLM, tag: str | None, n: int, device: torch.device | str = "cpu") -> torch.Tensor | None:
+    """The (n,) tag ids to pass to :func:`sample` (None for a model without tags).
+
+    A model built with tags gets "good" unless told otherwise; a tag for a model without
+    tags is an error (it would be ignored silently).
+    """
+    if model.cfg.num_tags == 0:
+        if tag is not None:
+            raise ValueError(f"tag {tag!r} given but this LM has no control tags (num_tags=0)")
+        return None
+    tag = "good" if tag is None else tag
+    if tag not in TAGS or TAGS[tag] >= model.cfg.num_tags:
+        raise ValueError(f"unknown tag {tag!r}; this LM knows {[t for t, i in TAGS.items() if i < model.cfg.num_tags]}")
+    return torch.full((n,), TAGS[tag], dtype=torch.long, device=device)
+
 
 @dataclass
 class SamplingConfig:

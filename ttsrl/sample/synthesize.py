@@ -31,7 +31,7 @@ from tqdm import tqdm
 from ttsrl.data.audio import load_audio, write_wav
 from ttsrl.data.datadir import write_kv
 from ttsrl.data.token_dataset import pad_1d
-from ttsrl.sample.sampler import SamplingConfig, sample
+from ttsrl.sample.sampler import SamplingConfig, sample, tag_ids
 
 logger = logging.getLogger(__name__)
 
@@ -72,15 +72,19 @@ class SynthReport:
 
 
 class TTSPipeline:
-    def __init__(self, lm, flow, tokenizer, text_tokenizer, vocoder, device):
+    def __init__(self, lm, flow, tokenizer, text_tokenizer, vocoder, device, tag: str | None = None):
         self.lm, self.flow, self.tokenizer, self.vocoder = lm, flow, tokenizer, vocoder
+        self.tag = tag  # control tag of a Chain-of-Hindsight LM (None: "good" for such an LM)
+        if lm is not None:
+            tag_ids(lm, tag, 1)  # a tag the LM does not have fails here, not per batch
         self.text_tokenizer = text_tokenizer
         self.device = device
         self.sample_rate = tokenizer.config.mel.sample_rate
 
     @classmethod
     def from_dirs(cls, lm: str | None, flow: str, tokenizer: str, vocoder: str = "griffin_lim",
-                  vocoder_path: str | None = None, device: str | torch.device = "cpu") -> TTSPipeline:
+                  vocoder_path: str | None = None, device: str | torch.device = "cpu",
+                  tag: str | None = None) -> TTSPipeline:
         from ttsrl.models.speech_tokenizer import SpeechTokenizer, load_ctc_tokenizer
         from ttsrl.models.vocoder import build_vocoder
         from ttsrl.tasks.flow import load_flow
@@ -89,7 +93,8 @@ class TTSPipeline:
         tok = SpeechTokenizer.from_pretrained(tokenizer, device)
         return cls(lm=load_codec_lm(lm, device) if lm else None, flow=load_flow(flow, device), tokenizer=tok,
                    text_tokenizer=load_ctc_tokenizer(tokenizer),
-                   vocoder=build_vocoder(vocoder, vocoder_path, device, mel_config=tok.config.mel), device=device)
+                   vocoder=build_vocoder(vocoder, vocoder_path, device, mel_config=tok.config.mel), device=device,
+                   tag=tag)
 
     # ------------------------------------------------------------------ inputs
     def encode_text(self, utt: str, text: str) -> list[int]:
@@ -134,7 +139,8 @@ class TTSPipeline:
         prompt, prompt_lens = pad_1d([torch.as_tensor(it["prompt_tokens"], dtype=torch.long) for it in items])
         out = sample(self.lm, text.to(self.device), text_lens.to(self.device), cfg,
                      prompt=prompt.to(self.device), prompt_lens=prompt_lens.to(self.device),
-                     target_text_lens=torch.tensor([len(it["text"]) for it in items], device=self.device))
+                     target_text_lens=torch.tensor([len(it["text"]) for it in items], device=self.device),
+                     tags=tag_ids(self.lm, self.tag, len(items), self.device))
         return out.tokens
 
     @torch.no_grad()
