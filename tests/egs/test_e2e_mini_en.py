@@ -20,6 +20,8 @@ TINY = [
     "--local_data_opts", "--num_train 40 --num_dev 8 --num_test 6 --num_test_hard 4 --nj 2",
     "--tokenizer_config", f"{CONF}/tokenizer/tiny.yaml", "--lm_config", f"{CONF}/lm/tiny.yaml",
     "--flow_config", f"{CONF}/flow/tiny.yaml", "--judge_config", f"{CONF}/asr/tiny.yaml",
+    "--reward_config", f"{CONF}/reward/tiny.yaml", "--align_config", f"{CONF}/align/tiny.yaml",
+    "--align_set_size", "8", "--align_methods", "dpo speechalign raft coh diffro", "--num_iters", "2",
     "--num_candidates", "2", "--sample_args", "--top_k 5 --max_len_ratio 2",
     "--decode_args", "--top_k 5 --max_len_ratio 2 --flow_n_steps 2", "--score_metrics", "wer,cer,sim",
 ]
@@ -27,7 +29,7 @@ TINY = [
 
 def run(recipe, *args):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
-    return subprocess.run(["./run.sh", *args], cwd=recipe, capture_output=True, text=True, env=env, timeout=900)
+    return subprocess.run(["./run.sh", *args], cwd=recipe, capture_output=True, text=True, env=env, timeout=1800)
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +49,19 @@ def test_every_stage_wrote_its_outputs(recipe):
     recipe, _ = recipe
     for path in ["data/.stage1.done", "dump/feats/train/feats.scp", "exp/tokenizer/model.pt",
                  "dump/tokens/test/speech.scp", "exp/base/lm/model.pt", "exp/base/flow/model.pt",
-                 "exp/base/samples/test/tokens.scp", "exp/base/decode/test/wav.scp",
+                 "data/train_align/prompt.scp", "dump/tokens/train_align/prompt_speech.scp",
+                 "exp/base/samples/train_align/tokens.scp", "exp/base/samples/dev/rewards.tsv",
+                 "exp/reward/metrics.json", "exp/base/samples/train_align/pairs/best_worst/pairs.jsonl",
+                 "exp/speechalign_iter2/samples/train_align/pairs/golden/pairs.jsonl",
+                 "exp/speechalign/lm/model.pt", "exp/base/decode/test/wav.scp",
                  "exp/resynth/decode/test/wav.scp", "exp/judge/model.pt", "exp/RESULTS.md"]:
         assert (recipe / path).exists(), path
     results = json.loads((recipe / "exp/results.json").read_text())
-    for tag in ("ground_truth", "resynth", "base"):
+    for tag in ("ground_truth", "resynth", "base", "dpo", "speechalign_iter1", "speechalign", "raft", "coh", "diffro"):
         assert "cer" in results[tag]["test"], (tag, results)
+    assert "kl" in results["dpo"]["test"] and "kl" not in results["base"]["test"]
+    rm = json.loads((recipe / "exp/reward/metrics.json").read_text())
+    assert {"ctc_cer", "emo_acc", "gender_acc", "spearman_vs_judge"} <= set(rm), rm
     tm = json.loads((recipe / "exp/tokenizer/metrics.json").read_text())
     assert "ctc_cer" in tm and "codebook_perplexity" in tm
     assert "dev_token_acc" in json.loads((recipe / "exp/base/lm/metrics.json").read_text())

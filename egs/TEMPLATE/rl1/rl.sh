@@ -13,7 +13,7 @@
 #   4 base TTS training: codec LM, flow matching, vocoder         -> exp/base/{lm,flow,vocoder}
 #   5 sampling N candidates per (prompt, text)                    -> exp/<model>/samples/<set>
 #   6 reward model, candidate scoring, preference pairs           -> exp/reward, pairs.jsonl
-#   7 preference alignment (--align_method)                       -> exp/align_<method>
+#   7 preference alignment (--align_methods)                      -> exp/<method>/lm
 #   8 decoding the test sets                                      -> exp/<model>/decode/<set>
 #   9 scoring and report                                          -> exp/RESULTS.md, exp/results.json
 #
@@ -25,11 +25,25 @@
 #   --train_set / --valid_set    data sets for training and validation (default train / dev)
 #   --test_sets "A B"            sets to decode and score (default "test")
 #   --local_data_opts "..."      options passed to local/data.sh
-#   --align_method M             alignment method of stage 7 (default dpo)
+#   --align_methods "M ..."      alignment methods of stage 7, each a model tag of stages 8-9
+#                                (default dpo; any of: dpo speechalign raft coh diffro)
+#   --align_method M             the same for one method
+#   --align_set_size N           training texts sampled for alignment: a prompted subset of train_set,
+#                                data/<train_set>_align (default 300)
+#   --align_config FILE          config of every method (default ${MAIN_ROOT}/conf/align/<method>.yaml)
+#   --align_args "..."           more options for ttsrl.bin.train_align (every method)
+#   --num_iters K                SpeechAlign iterations (stages 5-7 repeated with the new policy; default 2)
+#   --reward_config FILE         multi-task reward model config of stage 6 (default ${MAIN_ROOT}/conf/reward/small.yaml)
+#   --reward_args "..."          more options for ttsrl.bin.train_reward
+#   --reward_weights "{...}"     token-level reward of candidates, e.g. "{text: 1.0, quality: 0.2}" (default text only)
+#   --pair_margin X              stage 6: best-vs-worst pairs closer than X in reward are dropped (default 0)
+#   --reward_vs_judge_utts N     stage 9: Spearman of reward vs judge CER over the candidates of N dev utterances
+#                                (each synthesized and transcribed; default 40, 0 = off) -> exp/reward/metrics.json
 #   --lm_config / --flow_config  stage 4 configs (default ${MAIN_ROOT}/conf/{lm,flow}/small.yaml)
 #   --vocoder griffin_lim|vocos  vocoder of stages 4 and 8 (vocos is trained in stage 4)
-#   --sample_sets, --num_candidates, --sample_args   stage 5 sampling (default: dev and test sets, 4)
-#   --decode_models "resynth base"  stage 8: models that synthesize the test sets (resynth: golden tokens)
+#   --sample_sets, --num_candidates, --sample_args   stage 5 sampling (default: the align set and dev, 4)
+#   --decode_models "..."        stage 8: models that synthesize the test sets (default: resynth base and the
+#                                align methods; resynth: golden tokens)
 #   --decode_args "..."          options of ttsrl.bin.synthesize (sampling, --flow_n_steps, ...)
 #   --tokenizer_config FILE      speech tokenizer config of stage 2 (default ${MAIN_ROOT}/conf/tokenizer/small.yaml)
 #   --tokenizer_args "..."       more options for ttsrl.bin.train_tokenizer (e.g. "--max_steps 500")
@@ -53,7 +67,17 @@ train_set=train
 valid_set=dev
 test_sets="test"
 local_data_opts=""
-align_method=dpo
+align_method=""         # stage 7: one alignment method (kept for the single-method form)
+align_methods=dpo       # stage 7: alignment methods (dpo speechalign raft coh diffro)
+align_set_size=300      # stages 3/5: prompted training texts for alignment (data/<train_set>_align)
+align_config=""         # stage 7: one config for every method (empty: ${MAIN_ROOT}/conf/align/<method>.yaml)
+align_args=""           # stage 7: extra options of ttsrl.bin.train_align
+num_iters=2             # stage 7: SpeechAlign iterations
+reward_config=""        # stage 6: reward model config (empty: ${MAIN_ROOT}/conf/reward/small.yaml)
+reward_args=""          # stage 6: extra options of ttsrl.bin.train_reward
+reward_weights="{text: 1.0}"  # stage 6: weights of the token-level reward of candidates
+pair_margin=0           # stage 6: minimum reward gap of best-vs-worst pairs
+reward_vs_judge_utts=40 # stage 9: dev utterances whose candidates are synthesized to correlate reward and judge (0: off)
 tokenizer_config=""     # stage 2: speech tokenizer config (empty: ${MAIN_ROOT}/conf/tokenizer/small.yaml)
 tokenizer_args=""       # stage 2: extra options of ttsrl.bin.train_tokenizer
 judge_config=""         # stage 9: CTC judge ASR config (empty: ${MAIN_ROOT}/conf/asr/small.yaml)
@@ -62,10 +86,10 @@ lm_config=""            # stage 4: codec LM config (empty: ${MAIN_ROOT}/conf/lm/
 flow_config=""          # stage 4: flow-matching config (empty: ${MAIN_ROOT}/conf/flow/small.yaml)
 vocoder=griffin_lim     # stage 4/8: griffin_lim (no training) or vocos (trained in stage 4)
 vocoder_config=""       # stage 4: vocos config (empty: ${MAIN_ROOT}/conf/vocoder/small.yaml)
-sample_sets=""          # stage 5: sets to sample candidates for (empty: valid_set and test_sets)
+sample_sets=""          # stage 5: sets to sample candidates for (empty: the align set and valid_set)
 num_candidates=4        # stage 5: candidates per (prompt, text)
 sample_args="--top_k 50" # stage 5: sampling options of ttsrl.bin.sample_lm
-decode_models="resynth base" # stage 8: models to synthesize the test sets with (resynth = golden tokens)
+decode_models=""        # stage 8: models to synthesize the test sets with (empty: resynth base + align methods)
 decode_args="--top_k 50 --flow_n_steps 10" # stage 8: options of ttsrl.bin.synthesize
 score_metrics="wer,cer,sim,f0v,nll"  # stage 9: metrics of decoded models (dnsmos optional)
 datadir=data
@@ -87,12 +111,20 @@ judge_config=${judge_config:-${MAIN_ROOT}/conf/asr/small.yaml}
 lm_config=${lm_config:-${MAIN_ROOT}/conf/lm/small.yaml}
 flow_config=${flow_config:-${MAIN_ROOT}/conf/flow/small.yaml}
 vocoder_config=${vocoder_config:-${MAIN_ROOT}/conf/vocoder/small.yaml}
-sample_sets=${sample_sets:-${valid_set} ${test_sets}}
-
-# not_yet N NAME: stages whose implementation has not landed say so instead of pretending
-not_yet() {
-  log "Stage $1: $2 is not implemented in this version of ttsrl; skipping"
-}
+reward_config=${reward_config:-${MAIN_ROOT}/conf/reward/small.yaml}
+align_methods=${align_method:-${align_methods}}
+align_set=${train_set}_align
+[ "${align_set_size}" -gt 0 ] || align_set=""
+sample_sets=${sample_sets:-${align_set} ${valid_set}}
+if [ -z "${decode_models}" ]; then  # SpeechAlign: every iteration (speechalign = the last one)
+  decode_models="resynth base"
+  for m in ${align_methods}; do
+    if [ "${m}" = speechalign ]; then
+      for k in $(seq 1 $((num_iters - 1))); do decode_models+=" speechalign_iter${k}"; done
+    fi
+    decode_models+=" ${m}"
+  done
+fi
 
 # train_model DIR CONFIG MODULE ARGS...: one resumable training run through ${cuda_cmd}
 # (torchrun over --ngpu GPUs when more than one), skipped when DIR/.done exists.
@@ -144,13 +176,21 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     --stats_files "${dumpdir}/feats/${train_set}/split${nj}"/*/stats.npz
 fi
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
-  for dset in ${all_sets}; do
+  if [ -n "${align_set}" ] && [ ! -f "${datadir}/${align_set}/.done" ]; then
+    log "Stage 3: ${align_set_size} prompted texts of ${train_set} for alignment -> ${datadir}/${align_set}"
+    python -m ttsrl.bin.make_prompted_subset --num_utts "${align_set_size}" "${datadir}/${train_set}" \
+      "${datadir}/${align_set}"
+    touch "${datadir}/${align_set}/.done"
+  fi
+  for dset in ${all_sets} ${align_set}; do
     odir=${dumpdir}/tokens/${dset}
     if [ -f "${odir}/.done" ]; then log "Stage 3: ${odir}/.done exists; skipping"; continue; fi
     log "Stage 3: speech and text tokens of ${datadir}/${dset} -> ${odir}"
+    fset=${dset}
+    [ "${dset}" = "${align_set}" ] && fset=${train_set}  # a subset: its features are the training set's
     ${cuda_cmd} --gpu "${ngpu}" "${odir}/log/tokenize.log" python -m ttsrl.bin.tokenize_speech \
       --tokenizer_dir "${expdir}/tokenizer" --data_dir "${datadir}/${dset}" --out_dir "${odir}" \
-      --feats_scp "${dumpdir}/feats/${dset}/feats.scp" --ngpu "${ngpu}" --report_cer true \
+      --feats_scp "${dumpdir}/feats/${fset}/feats.scp" --ngpu "${ngpu}" --report_cer true \
       --metrics_json "${expdir}/tokenizer/metrics.json" --primary_test_set "${test_sets%% *}"
     touch "${odir}/.done"
   done
@@ -172,27 +212,101 @@ print(T.from_pretrained(sys.argv[1]).codebook_size)' "${expdir}/tokenizer")
       --train_data "${datadir}/${train_set}" --valid_data "${datadir}/${valid_set}"
   fi
 fi
+# sample_candidates LM SET OUT: stage 5's N candidates per (prompt, text) of SET, skipped when OUT/.done exists
+sample_candidates() {
+  local lm=$1 dset=$2 sdir=$3
+  if [ -f "${sdir}/.done" ]; then log "${sdir}/.done exists; skipping"; return 0; fi
+  log "${num_candidates} candidates per utterance of ${dset} from ${lm} (${nj} jobs) -> ${sdir}"
+  # shellcheck disable=SC2086
+  ${decode_cmd} --gpu "${ngpu}" JOB=1:"${nj}" "${sdir}/log/sample.JOB.log" python -m ttsrl.bin.sample_lm \
+    --lm "${lm}" --token_dir "${dumpdir}/tokens/${dset}" --out_dir "${sdir}" \
+    --num_candidates "${num_candidates}" --job JOB --num_jobs "${nj}" --ngpu "${ngpu}" --num_threads 1 ${sample_args}
+  if [ "${nj}" -gt 1 ]; then  # merge the jobs' outputs (tokens.JOB.scp, logprobs.JOB, finished.JOB)
+    cat "${sdir}"/tokens.*.scp | sort > "${sdir}/tokens.scp"
+    for f in logprobs finished; do cat "${sdir}/${f}".* | sort > "${sdir}/${f}"; done
+  fi
+  touch "${sdir}/.done"
+}
+
+# score_and_pair SAMPLES SET: stage 6's token-level rewards of the candidates (SAMPLES/rewards.tsv)
+# and the pair files of every mode (SAMPLES/pairs/{best_worst,golden,best}/pairs.jsonl)
+score_and_pair() {
+  local sdir=$1 dset=$2 mode
+  if [ -f "${sdir}/pairs/.done" ]; then log "${sdir}/pairs/.done exists; skipping"; return 0; fi
+  log "rewards of the candidates in ${sdir} (${reward_weights}) and preference pairs"
+  ${cuda_cmd} --gpu "${ngpu}" "${sdir}/log/score_candidates.log" python -m ttsrl.bin.score_candidates \
+    --reward_model "${expdir}/reward" --samples_dir "${sdir}" --token_dir "${dumpdir}/tokens/${dset}" \
+    --weights "${reward_weights}" --out "${sdir}/rewards.tsv"
+  for mode in best_worst golden best; do
+    python -m ttsrl.bin.make_pairs --samples_dir "${sdir}" --out_dir "${sdir}/pairs/${mode}" --mode "${mode}" \
+      --rewards "${sdir}/rewards.tsv" --token_dir "${dumpdir}/tokens/${dset}" --margin "${pair_margin}"
+  done
+  touch "${sdir}/pairs/.done"
+}
+
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
   for dset in ${sample_sets}; do
-    sdir=${expdir}/base/samples/${dset}
-    if [ -f "${sdir}/.done" ]; then log "Stage 5: ${sdir}/.done exists; skipping"; continue; fi
-    log "Stage 5: ${num_candidates} candidates per utterance of ${dset} (${nj} jobs) -> ${sdir}"
-    # shellcheck disable=SC2086
-    ${decode_cmd} --gpu "${ngpu}" JOB=1:"${nj}" "${sdir}/log/sample.JOB.log" python -m ttsrl.bin.sample_lm \
-      --lm "${expdir}/base/lm/model.pt" --token_dir "${dumpdir}/tokens/${dset}" --out_dir "${sdir}" \
-      --num_candidates "${num_candidates}" --job JOB --num_jobs "${nj}" --ngpu "${ngpu}" --num_threads 1 ${sample_args}
-    if [ "${nj}" -gt 1 ]; then  # merge the jobs' outputs (tokens.JOB.scp, logprobs.JOB, finished.JOB)
-      cat "${sdir}"/tokens.*.scp | sort > "${sdir}/tokens.scp"
-      for f in logprobs finished; do cat "${sdir}/${f}".* | sort > "${sdir}/${f}"; done
-    fi
-    touch "${sdir}/.done"
+    log "Stage 5: sampling ${dset} with the base LM"
+    sample_candidates "${expdir}/base/lm/model.pt" "${dset}" "${expdir}/base/samples/${dset}"
   done
 fi
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
-  not_yet 6 "reward models and preference pairs"
+  vocab=$(python -c 'import sys; from ttsrl.models.speech_tokenizer import SpeechTokenizer as T
+print(T.from_pretrained(sys.argv[1]).codebook_size)' "${expdir}/tokenizer")
+  log "Stage 6: the multi-task reward model (text CTC, emotion, gender, age, quality) on golden tokens"
+  # shellcheck disable=SC2086
+  train_model "${expdir}/reward" "${reward_config}" ttsrl.bin.train_reward ${reward_args} \
+    --speech_vocab_size "${vocab}" --train_dir "${dumpdir}/tokens/${train_set}" \
+    --train_data_dir "${datadir}/${train_set}" --valid_dir "${dumpdir}/tokens/${valid_set}" \
+    --valid_data_dir "${datadir}/${valid_set}"
+  for dset in ${sample_sets}; do
+    log "Stage 6: rewards and pairs of ${dset}"
+    score_and_pair "${expdir}/base/samples/${dset}" "${dset}"
+  done
 fi
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
-  not_yet 7 "preference alignment (${align_method})"
+  [ -n "${align_set}" ] || { echo "$0: stage 7 needs --align_set_size > 0" >&2; exit 1; }
+  base_lm=${expdir}/base/lm/model.pt
+  tok=${dumpdir}/tokens
+  for method in ${align_methods}; do
+    # which pairs each method learns from (stage 6 wrote every mode)
+    case ${method} in
+      dpo|coh|diffro) pmode=best_worst ;;
+      speechalign) pmode=golden ;;
+      raft|bon) pmode=best ;;
+      *) echo "$0: unknown --align_methods entry '${method}' (dpo speechalign raft bon coh diffro)" >&2; exit 1 ;;
+    esac
+    conf=${align_config:-${MAIN_ROOT}/conf/align/${method/bon/raft}.yaml}
+    common=(--method "${method}" --token_dir "${tok}/${align_set}" --valid_token_dir "${tok}/${valid_set}"
+            --valid_pairs "${expdir}/base/samples/${valid_set}/pairs/${pmode}/pairs.jsonl")
+    [ "${method}" = diffro ] && common+=(--reward_model "${expdir}/reward")
+    if [ "${method}" = speechalign ]; then
+      # iterative DPO: golden tokens chosen, the current policy's samples rejected; iteration k samples
+      # the align set with iteration k-1 (iteration 1 uses stage 5's base samples)
+      init=${base_lm}
+      samples=${expdir}/base/samples/${align_set}
+      for k in $(seq 1 "${num_iters}"); do
+        adir=${expdir}/speechalign_iter${k}
+        if [ "${k}" -gt 1 ]; then
+          samples=${adir}/samples/${align_set}
+          log "Stage 7: SpeechAlign iteration ${k}: sampling ${align_set} with ${init}"
+          sample_candidates "${init}" "${align_set}" "${samples}"
+          score_and_pair "${samples}" "${align_set}"
+        fi
+        log "Stage 7: SpeechAlign iteration ${k}/${num_iters}"
+        # shellcheck disable=SC2086
+        train_model "${adir}/lm" "${conf}" ttsrl.bin.train_align "${common[@]}" --init_lm "${init}" \
+          --pairs "${samples}/pairs/golden/pairs.jsonl" ${align_args}
+        init=${adir}/lm/model.pt
+      done
+      ln -sfn "speechalign_iter${num_iters}" "${expdir}/speechalign"  # the model tag of the last iteration
+    else
+      log "Stage 7: ${method} on the ${pmode} pairs of ${align_set}"
+      # shellcheck disable=SC2086
+      train_model "${expdir}/${method}/lm" "${conf}" ttsrl.bin.train_align "${common[@]}" --init_lm "${base_lm}" \
+        --pairs "${expdir}/base/samples/${align_set}/pairs/${pmode}/pairs.jsonl" ${align_args}
+    fi
+  done
 fi
 if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
   for model in ${decode_models}; do
@@ -223,6 +337,25 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
   ${decode_cmd} "${expdir}/log/score_all.log" python -m ttsrl.bin.score_all --data_root "${datadir}" \
     --exp_dir "${expdir}" --test_sets "${test_sets}" --judge ctc --judge_path "${jdir}/model.pt" \
     --metrics "${score_metrics}" --results "${expdir}/results.json"
+  mkdir -p "${expdir}/log"
+  for model in ${decode_models}; do  # kl: token-average KL of each aligned LM to the base LM
+    { [ "${model}" != base ] && [ -f "${expdir}/${model}/lm/model.pt" ]; } || continue
+    for dset in ${test_sets}; do
+      python -m ttsrl.bin.lm_kl --lm "${expdir}/${model}/lm/model.pt" --ref_lm "${expdir}/base/lm/model.pt" \
+        --token_dir "${dumpdir}/tokens/${dset}" --results "${expdir}/results.json" --model_tag "${model}" \
+        --test_set "${dset}" > "${expdir}/log/kl_${model}_${dset}.json"
+    done
+  done
+  vdir=${expdir}/reward/vs_judge/${valid_set}
+  if [ "${reward_vs_judge_utts}" -gt 0 ] && [ -f "${expdir}/base/samples/${valid_set}/rewards.tsv" ] \
+     && [ ! -f "${vdir}/.done" ]; then
+    log "Stage 9: reward vs judge: Spearman over the candidates of ${reward_vs_judge_utts} ${valid_set} utterances"
+    ${decode_cmd} "${vdir}/log/reward_vs_judge.log" python -m ttsrl.bin.reward_vs_judge \
+      --samples_dir "${expdir}/base/samples/${valid_set}" --data_dir "${datadir}/${valid_set}" \
+      --tokenizer_dir "${expdir}/tokenizer" --flow "${expdir}/base/flow/model.pt" --judge_path "${jdir}/model.pt" \
+      --out_dir "${vdir}" --num_utts "${reward_vs_judge_utts}" --metrics_json "${expdir}/reward/metrics.json"
+    touch "${vdir}/.done"
+  fi
   python -m ttsrl.bin.make_report --results "${expdir}/results.json" --out "${expdir}/RESULTS.md"
   log "Stage 9: wrote ${expdir}/results.json and ${expdir}/RESULTS.md"
 fi
