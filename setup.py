@@ -68,6 +68,7 @@ setup(
             "ttsrl-score-candidates=ttsrl.bin.score_candidates:main",
             "ttsrl-make-pairs=ttsrl.bin.make_pairs:main",
             "ttsrl-lm-kl=ttsrl.bin.lm_kl:main",
+            "ttsrl-reward-vs-judge=ttsrl.bin.reward_vs_judge:main",
             "ttsrl-make-prompted-subset=ttsrl.bin.make_prompted_subset:main",
             "ttsrl-train-align=ttsrl.bin.train_align:main",
         ]
