@@ -104,3 +104,19 @@ def test_golden_token_resynthesis_without_lm(models, tmp_path):
     import soundfile as sf
 
     assert abs(len(sf.read(wavs[utts[0]])[0]) - 8 * 4 * 160) <= 160  # 8 tokens x 4 frames x hop
+
+
+def test_griffin_lim_iterations_change_the_audio(models, tmp_path):
+    import soundfile as sf
+
+    from ttsrl.sample.synthesize import TTSPipeline
+
+    tts = TTSPipeline.from_dirs(None, str(models / "flow.pt"), str(models / "tokenizer"), griffin_lim_iters=3)
+    assert tts.vocoder.n_iter == 3
+    d, utts = make_set(tmp_path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    synthesize.main(args(models, d, a, "--seed", "1"))
+    synthesize.main(args(models, d, b, "--seed", "1", "--griffin_lim_iters", "2"))
+    u = sorted(read_kv(a / "wav.scp"))[0]
+    wa, wb = sf.read(read_kv(a / "wav.scp")[u])[0], sf.read(read_kv(b / "wav.scp")[u])[0]
+    assert len(wa) == len(wb) and not np.allclose(wa, wb)

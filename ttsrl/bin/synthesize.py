@@ -32,6 +32,8 @@ def get_parser():
     p.add_argument("--flow", required=True, help="flow-matching model.pt")
     p.add_argument("--vocoder", default="griffin_lim", choices=("griffin_lim", "vocos"))
     p.add_argument("--vocoder_path", default=None, help="model.pt of a trained vocos vocoder")
+    p.add_argument("--griffin_lim_iters", type=int, default=32,
+                   help="Griffin-Lim iterations (fewer: faster, a little more phasey)")
     p.add_argument("--golden_tokens", default=None, help="speech.scp of tokens to resynthesize (skips the LM)")
     p.add_argument("--no_prompt", action="store_true", help="ignore the prompts")
     p.add_argument("--tag", default=None, choices=["good", "bad"],
@@ -58,7 +60,8 @@ def main(argv=None):
     device = du.get_device(args.ngpu)
     requests = read_requests(args.data_dir, args.seedtts_list, args.golden_tokens, not args.no_prompt)
     tts = TTSPipeline.from_dirs(None if args.golden_tokens else args.lm, args.flow, args.tokenizer_dir,
-                                args.vocoder, args.vocoder_path, device, tag=args.tag)
+                                args.vocoder, args.vocoder_path, device, tag=args.tag,
+                                griffin_lim_iters=args.griffin_lim_iters)
     report = synthesize_requests(tts, requests, args.out_dir, dataclass_from_args(SamplingConfig, args),
                                  dataclass_from_args(FlowOptions, args, prefix="flow_"), args.batch_size)
     if report.written:

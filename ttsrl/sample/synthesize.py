@@ -84,7 +84,7 @@ class TTSPipeline:
     @classmethod
     def from_dirs(cls, lm: str | None, flow: str, tokenizer: str, vocoder: str = "griffin_lim",
                   vocoder_path: str | None = None, device: str | torch.device = "cpu",
-                  tag: str | None = None) -> TTSPipeline:
+                  tag: str | None = None, griffin_lim_iters: int = 32) -> TTSPipeline:
         from ttsrl.models.speech_tokenizer import SpeechTokenizer, load_ctc_tokenizer
         from ttsrl.models.vocoder import build_vocoder
         from ttsrl.tasks.flow import load_flow
@@ -93,7 +93,9 @@ class TTSPipeline:
         tok = SpeechTokenizer.from_pretrained(tokenizer, device)
         return cls(lm=load_codec_lm(lm, device) if lm else None, flow=load_flow(flow, device), tokenizer=tok,
                    text_tokenizer=load_ctc_tokenizer(tokenizer),
-                   vocoder=build_vocoder(vocoder, vocoder_path, device, mel_config=tok.config.mel), device=device,
+                   vocoder=build_vocoder(vocoder, vocoder_path, device, mel_config=tok.config.mel,
+                                         **({"n_iter": griffin_lim_iters} if vocoder == "griffin_lim" else {})),
+                   device=device,
                    tag=tag)
 
     # ------------------------------------------------------------------ inputs
