@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs the system programs ttsrl needs (espeak-ng, sox) from Debian packages when missing.
+# Installs the system programs ttsrl needs from Debian packages when missing: espeak-ng, sox, and
+# chromium (headless, for the test of the HTML report exp/report/index.html).
 # Usage: bash tools/install_system.sh   (called by tools/Makefile)
 set -euo pipefail
 need=()
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || need+=(sox)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then
-  echo "system packages present: espeak-ng sox"
+  echo "system packages present: espeak-ng sox chromium"
   exit 0
 fi
 sudo=""

@@ -356,7 +356,8 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
       --out_dir "${vdir}" --num_utts "${reward_vs_judge_utts}" --metrics_json "${expdir}/reward/metrics.json"
     touch "${vdir}/.done"
   fi
-  python -m ttsrl.bin.make_report --results "${expdir}/results.json" --out "${expdir}/RESULTS.md"
-  log "Stage 9: wrote ${expdir}/results.json and ${expdir}/RESULTS.md"
+  python -m ttsrl.bin.make_report --results "${expdir}/results.json" --out "${expdir}/RESULTS.md" \
+    --html_dir "${expdir}/report" --exp_dir "${expdir}" --data_dir "${datadir}"
+  log "Stage 9: wrote ${expdir}/results.json, ${expdir}/RESULTS.md and ${expdir}/report/index.html"
 fi
 log "Successfully finished. [elapsed=${SECONDS}s]"
