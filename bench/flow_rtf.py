@@ -19,9 +19,9 @@ import argparse
 import json
 import os
 import platform
-import time
 
 import torch
+from timing import median_time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -55,16 +55,6 @@ def build_flow(args):
     with open(args.config, encoding="utf-8") as f:
         conf = yaml.safe_load(f)["model_conf"]
     return FlowMatching(FlowConfig(**{**conf, "vocab_size": 1000})).eval()
-
-
-def median_time(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
 
 
 def main(argv=None):

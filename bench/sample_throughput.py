@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 
 import torch
+from timing import median_time
 
 from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
 from ttsrl.sample.sampler import SamplingConfig, sample
@@ -34,16 +34,6 @@ def get_parser():
     p.add_argument("--repeats", type=int, default=3, help="timed runs per sampler; the median is reported")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     return p
-
-
-def timed(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
 
 
 def main(argv=None):
@@ -78,9 +68,9 @@ def main(argv=None):
                                 eos_token_id=args.vocab)
         assert out.shape == (B, P + L), out.shape
 
-    t_ours = timed(run_ours, args.repeats)
-    t_peer = timed(run_peer, args.repeats)
-    t_nocache = timed(lambda: run_ours(use_cache=False), 1)
+    t_ours = median_time(run_ours, args.repeats)
+    t_peer = median_time(run_peer, args.repeats)
+    t_nocache = median_time(lambda: run_ours(use_cache=False), 1)
     tok = B * L
     result = {
         "bench": "sample_throughput",

@@ -22,6 +22,6 @@ def test_candidate_data_dir_copies_text_speaker_and_prompt(tmp_path):
 def test_read_tsv_skips_empty_cells_and_names_a_missing_column(tmp_path):
     p = tmp_path / "per_utt.tsv"
     p.write_text('utt\tstatus\thyp\tcer\na\tok\tsay "hi\t12.5\nb\tmissing\t\t\n')
-    assert reward_vs_judge.read_tsv(str(p), "utt", "cer") == {"a": 12.5}
+    assert reward_vs_judge.read_tsv(str(p), "cer") == {"a": 12.5}
     with pytest.raises(SystemExit, match="no column 'wer'"):
-        reward_vs_judge.read_tsv(str(p), "utt", "wer")
+        reward_vs_judge.read_tsv(str(p), "wer")

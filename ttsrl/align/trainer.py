@@ -49,15 +49,16 @@ import torch
 
 from ttsrl.align.data import PairDataset, collate_pairs, forward_rows, speech_rows
 from ttsrl.align.ref_cache import RefLogps, load_or_compute_ref_logps
+from ttsrl.data.token_dataset import has_prompts
 from ttsrl.losses.diffro import diffro_loss, masked_token_mean, token_kl
 from ttsrl.losses.preference import LOSS_TYPES, preference_loss, sequence_logprobs, sft_loss
 from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
 from ttsrl.sample.sampler import TAGS, SamplingConfig, sample
-from ttsrl.tasks.base import Task, get_parser, write_metrics
+from ttsrl.tasks.base import Task, get_parser, setup_training, write_metrics
 from ttsrl.train import distributed as du
-from ttsrl.train.config import ConfigError, NestedDictAction, dataclass_from_args, parse_with_config, str2bool
+from ttsrl.train.config import ConfigError, NestedDictAction, parse_with_config, str2bool
 from ttsrl.train.sampler import build_loader
-from ttsrl.train.trainer import Trainer, TrainerConfig, load_checkpoint, set_seed, unwrap_model
+from ttsrl.train.trainer import Trainer, load_checkpoint, unwrap_model
 
 logger = logging.getLogger(__name__)
 
@@ -392,10 +393,6 @@ def _check_args(args) -> None:
                         args.loss_type, args.label_smoothing)  # the options' errors before any work
 
 
-def _has_prompts(token_dir: str, no_prompt: bool) -> bool:
-    return not no_prompt and os.path.exists(os.path.join(token_dir, "prompt_speech.scp"))
-
-
 def run_align(argv: Sequence[str] | None = None) -> dict:
     """Parse the options, build the policy, reference, data and loss, train, write metrics.json."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
@@ -404,24 +401,19 @@ def run_align(argv: Sequence[str] | None = None) -> dict:
         _check_args(args)
     except (ConfigError, ValueError) as e:
         raise SystemExit(f"train_align: {e}") from e
-    if args.num_threads > 0:
-        torch.set_num_threads(args.num_threads)
-    info = du.init_distributed()
-    device = du.get_device(args.ngpu, info.local_rank)
-    cfg = dataclass_from_args(TrainerConfig, args)
-    set_seed(cfg.seed)
+    device, cfg = setup_training(args)
     method = args.method
     policy = build_policy(args.init_lm, method, args.model_conf)
     args.model_conf = dataclasses.asdict(policy.cfg)  # model.pt rebuilds the policy (load_codec_lm)
     V = policy.cfg.speech_vocab_size
     pair_rows = 1 if method in ("raft", "bon", "diffro") else 2  # LM rows per pair in a training step
 
-    train_ds = PairDataset(args.token_dir, args.pairs, _has_prompts(args.token_dir, args.no_prompt),
+    train_ds = PairDataset(args.token_dir, args.pairs, not args.no_prompt and has_prompts(args.token_dir),
                            need_rejected=method in PREFERENCE_METHODS, rows=pair_rows, speech_vocab_size=V)
     valid_ds = None
     if args.valid_pairs or (method == "diffro" and args.valid_token_dir):
         valid_ds = PairDataset(args.valid_token_dir, args.valid_pairs,
-                               _has_prompts(args.valid_token_dir, args.no_prompt),
+                               not args.no_prompt and has_prompts(args.valid_token_dir),
                                need_rejected=method in PREFERENCE_METHODS, rows=2, speech_vocab_size=V)
     os.makedirs(args.exp_dir, exist_ok=True)
 

@@ -35,11 +35,11 @@ def get_parser() -> argparse.ArgumentParser:
 def lm_kl(lm, ref, token_dir: str, batch_size: int = 16, with_prompt: bool = True) -> dict:
     import torch
 
-    from ttsrl.data.token_dataset import TokenDataset, pad_1d
+    from ttsrl.data.token_dataset import TokenDataset, has_prompts, pad_1d
     from ttsrl.losses.diffro import token_kl
     from ttsrl.sample.sampler import tag_ids
 
-    with_prompt = with_prompt and os.path.exists(os.path.join(token_dir, "prompt_speech.scp"))
+    with_prompt = with_prompt and has_prompts(token_dir)
     ds = TokenDataset(token_dir, with_prompt=with_prompt)
     total = n = 0.0
     with torch.inference_mode():

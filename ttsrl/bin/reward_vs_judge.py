@@ -56,12 +56,14 @@ def candidate_data_dir(data_dir: str, keys: list[str], out: str) -> None:
     c.write(out)
 
 
-def read_tsv(path: str, key: str, column: str) -> dict[str, float]:
+def read_tsv(path: str, column: str) -> dict[str, float]:
+    """``{first column: float(column)}`` of a TSV with a header; empty and NaN cells are skipped."""
     with open(path, encoding="utf-8") as f:
-        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    if rows and column not in rows[0]:
-        raise SystemExit(f"reward_vs_judge: {path} has no column {column!r} (columns: {list(rows[0])})")
-    return {r[key]: float(r[column]) for r in rows if r.get(column) not in (None, "", "nan", "None")}
+        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        if column not in (reader.fieldnames or []):
+            raise SystemExit(f"reward_vs_judge: {path} has no column {column!r} (columns: {reader.fieldnames})")
+        key = reader.fieldnames[0]
+        return {r[key]: float(r[column]) for r in reader if r.get(column) not in (None, "", "nan", "None")}
 
 
 def main(argv=None) -> int:
@@ -73,10 +75,7 @@ def main(argv=None) -> int:
     from ttsrl.bin import score, synthesize
     from ttsrl.tasks.base import write_metrics
 
-    rewards_tsv = os.path.join(args.samples_dir, "rewards.tsv")
-    with open(rewards_tsv, encoding="utf-8") as f:
-        key_col = f.readline().rstrip("\n").split("\t")[0]
-    rewards = read_tsv(rewards_tsv, key_col, args.reward_column)
+    rewards = read_tsv(os.path.join(args.samples_dir, "rewards.tsv"), args.reward_column)
     utts = sorted({parse_candidate_key(k)[0] for k in rewards})[: args.num_utts]
     keys = sorted(k for k in rewards if parse_candidate_key(k)[0] in set(utts))
     data = os.path.join(args.out_dir, "data")
@@ -89,7 +88,7 @@ def main(argv=None) -> int:
                      "--metrics", "cer", "--judge", args.judge, "--judge_path", args.judge_path, "--sim", "none"])
     if rc:
         raise SystemExit(f"reward_vs_judge: scoring failed (exit {rc})")
-    cer = read_tsv(os.path.join(score_dir, "per_utt.tsv"), "utt", "cer")
+    cer = read_tsv(os.path.join(score_dir, "per_utt.tsv"), "cer")
     common = sorted(set(cer) & set(keys))
     rho, pval = spearmanr([rewards[k] for k in common], [cer[k] for k in common])
     if not math.isfinite(rho):  # a constant column (e.g. every candidate at 100% CER): undefined

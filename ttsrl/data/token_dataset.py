@@ -37,6 +37,11 @@ def read_id_file(path: str) -> dict[str, list[int]]:
     return out
 
 
+def has_prompts(token_dir: str) -> bool:
+    """Whether a token dir carries zero-shot prompts (stage 3 wrote prompt_speech.scp for it)."""
+    return os.path.exists(os.path.join(token_dir, "prompt_speech.scp"))
+
+
 class TokenDataset(Dataset):
     """(text ids, speech ids[, prompt]) per utterance of a token dir, in sorted utt order."""
 

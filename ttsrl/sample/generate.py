@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from ttsrl.data.arrays import write_ark_scp
 from ttsrl.data.datadir import write_kv
-from ttsrl.data.token_dataset import TokenDataset, pad_1d
+from ttsrl.data.token_dataset import TokenDataset, has_prompts, pad_1d
 from ttsrl.sample.sampler import SamplingConfig, sample, tag_ids
 from ttsrl.train import distributed as du
 
@@ -37,7 +37,7 @@ def generate_candidates(args, cfg: SamplingConfig) -> dict:
     tag_ids(model, tag, 1)  # fail early on a tag the model does not have
     if model.cfg.num_tags > 0:
         logger.info("sampling with control tag %r", tag or "good")
-    with_prompt = not args.no_prompt and os.path.exists(os.path.join(args.token_dir, "prompt_speech.scp"))
+    with_prompt = not args.no_prompt and has_prompts(args.token_dir)
     ds = TokenDataset(args.token_dir, with_prompt=with_prompt)
     utts = ds.utts[args.job - 1 :: args.num_jobs]
     # rows of similar length share a batch (less padding)

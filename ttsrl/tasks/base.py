@@ -83,15 +83,20 @@ def get_parser(task: type[Task]) -> argparse.ArgumentParser:
     return p
 
 
-def run_task(task: type[Task], argv: Sequence[str] | None = None) -> dict:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
-    args = parse_with_config(get_parser(task), argv)
+def setup_training(args: argparse.Namespace) -> tuple[torch.device, TrainerConfig]:
+    """Threads, the process group, this rank's device, the Trainer's config and the seed of a run."""
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
     info = du.init_distributed()
-    device = du.get_device(args.ngpu, info.local_rank)
     cfg = dataclass_from_args(TrainerConfig, args)
     set_seed(cfg.seed)
+    return du.get_device(args.ngpu, info.local_rank), cfg
+
+
+def run_task(task: type[Task], argv: Sequence[str] | None = None) -> dict:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    args = parse_with_config(get_parser(task), argv)
+    device, cfg = setup_training(args)
     model = task.build_model(args)
     logger.info("%s: %.2fM parameters", type(model).__name__, sum(p.numel() for p in model.parameters()) / 1e6)
     train_ds, valid_ds, collate = task.build_datasets(args)

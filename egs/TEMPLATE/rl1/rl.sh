@@ -126,6 +126,12 @@ if [ -z "${decode_models}" ]; then  # SpeechAlign: every iteration (speechalign 
   done
 fi
 
+# codebook_size: the speech tokenizer's codebook (the speech vocabulary of the LM and the reward model)
+codebook_size() {
+  python -c 'import sys; from ttsrl.models.speech_tokenizer import SpeechTokenizer as T
+print(T.from_pretrained(sys.argv[1]).codebook_size)' "${expdir}/tokenizer"
+}
+
 # train_model DIR CONFIG MODULE ARGS...: one resumable training run through ${cuda_cmd}
 # (torchrun over --ngpu GPUs when more than one), skipped when DIR/.done exists.
 train_model() {
@@ -197,8 +203,7 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   log "Stage 3: tokenizer metrics: $(tr -d '\n ' < "${expdir}/tokenizer/metrics.json")"
 fi
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
-  vocab=$(python -c 'import sys; from ttsrl.models.speech_tokenizer import SpeechTokenizer as T
-print(T.from_pretrained(sys.argv[1]).codebook_size)' "${expdir}/tokenizer")
+  vocab=$(codebook_size)
   tok=${dumpdir}/tokens
   log "Stage 4: base TTS: codec LM, flow matching${vocoder:+, vocoder ${vocoder}} (codebook ${vocab})"
   train_model "${expdir}/base/lm" "${lm_config}" ttsrl.bin.train_lm --speech_vocab_size "${vocab}" \
@@ -251,8 +256,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
   done
 fi
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
-  vocab=$(python -c 'import sys; from ttsrl.models.speech_tokenizer import SpeechTokenizer as T
-print(T.from_pretrained(sys.argv[1]).codebook_size)' "${expdir}/tokenizer")
+  vocab=$(codebook_size)
   log "Stage 6: the multi-task reward model (text CTC, emotion, gender, age, quality) on golden tokens"
   # shellcheck disable=SC2086
   train_model "${expdir}/reward" "${reward_config}" ttsrl.bin.train_reward ${reward_args} \
