@@ -175,10 +175,13 @@ def test_recipe_stages_2_and_3_on_toy_data(tmp_path):
         assert (recipe / "dump/feats" / s / ".done").is_file() and (recipe / "dump/tokens" / s / ".done").is_file()
         assert len(read_kv(recipe / "dump/feats" / s / "feats.scp")) == 6
         assert len(kaldiio.load_scp(str(recipe / "dump/tokens" / s / "speech.scp"))) == 6
+    # the alignment texts: a prompted subset of train, tokenized with its prompts
+    assert (recipe / "dump/tokens/train_align/prompt_speech.scp").is_file()
     metrics = json.loads((recipe / "exp/tokenizer/metrics.json").read_text())
     assert {"ctc_cer", "ctc_cer_dev", "ctc_cer_test", "codebook_perplexity"} <= set(metrics)
     r = subprocess.run(cmd, cwd=recipe, capture_output=True, text=True, env=env)  # everything is done
-    assert r.returncode == 0 and r.stdout.count("exists; skipping") == 1 + 3 + 1 + 3
+    # stage 1, three feature sets, the tokenizer, four token sets (train, dev, test, train_align)
+    assert r.returncode == 0 and r.stdout.count("exists; skipping") == 1 + 3 + 1 + 4
     (recipe / "exp/tokenizer/.done").unlink()
     (recipe / "exp/tokenizer/model.pt").unlink()
     r = subprocess.run([*cmd, "--tokenizer_args", "--max_steps 2 --no_such_option 1"], cwd=recipe,
