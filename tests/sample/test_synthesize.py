@@ -1,57 +1,18 @@
 """Synthesis pipeline: prompts, golden-token resynthesis, per-utterance errors, resume."""
-import dataclasses
 import os
 
 import numpy as np
 import pytest
-import torch
+from tts_helpers import make_prompted_set
 
 from ttsrl.bin import synthesize
 from ttsrl.data.arrays import write_ark_scp
-from ttsrl.data.datadir import DataDir, read_kv, write_kv
-from ttsrl.data.toy import make_toy_data_dir
-from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
-from ttsrl.models.flow import FlowConfig, FlowMatching
-from ttsrl.models.speech_tokenizer import SpeechTokenizer, SpeechTokenizerConfig
-from ttsrl.text.tokenizer import write_token_list
-from ttsrl.train.config import to_plain
-
-LETTERS = list("abcdefghijklmnopqrstuvwxy")  # no "z": a text with z has an unknown symbol
-
-
-def save(model, conf, path, **extra):
-    torch.save({"model": model.state_dict(), "config": {"model_conf": to_plain(dataclasses.asdict(conf)), **extra}},
-               path)
+from ttsrl.data.datadir import read_kv, write_kv
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    tok_dir = root / "tokenizer"
-    tok_dir.mkdir()
-    tokens = ["<blank>", "<unk>", "<space>", *LETTERS, "<sos/eos>"]
-    write_token_list(tok_dir / "tokens.txt", tokens)
-    tcfg = SpeechTokenizerConfig(vocab_size=len(tokens), d_model=16, n_heads=2, d_ff=32, n_layers=1, conv_kernel=3,
-                                 fsq_levels=(4, 4), ctc_layers=1, recon_layers=1, dropout=0.0)
-    save(SpeechTokenizer(tcfg), tcfg, tok_dir / "model.pt", token_type="char")
-    lcfg = CodecLMConfig(text_vocab_size=len(tokens), speech_vocab_size=16, d_model=16, n_layers=1, n_heads=2,
-                         d_ff=32, dropout=0.0, max_len=512)
-    save(CodecLM(lcfg), lcfg, root / "lm.pt")
-    fcfg = FlowConfig(vocab_size=16, d_model=16, n_heads=2, encoder_layers=1, estimator_layers=1, d_ff=32,
-                      dropout=0.0)
-    save(FlowMatching(fcfg), fcfg, root / "flow.pt")
-    return root
-
-
-def make_set(tmp_path):
-    d = make_toy_data_dir(tmp_path / "data", num_spk=2, utts_per_spk=2, duration=0.3)
-    dd = DataDir.load(d)
-    utts = dd.utts
-    write_kv(os.path.join(d, "prompt.scp"), {u: dd.wav_scp[utts[(i + 1) % len(utts)]] for i, u in enumerate(utts)})
-    write_kv(os.path.join(d, "prompt_text"), {u: "hello" for u in utts})
-    write_kv(os.path.join(d, "text"), {**dd.text, utts[1]: "a buzz"})  # z is unknown
-    return d, utts
+def models(tiny_tts_models):
+    return tiny_tts_models
 
 
 def args(models, d, out, *extra):
@@ -61,7 +22,7 @@ def args(models, d, out, *extra):
 
 
 def test_synthesis_with_prompts_errors_and_resume(models, tmp_path):
-    d, utts = make_set(tmp_path)
+    d, utts = make_prompted_set(tmp_path)
     out = tmp_path / "decode"
     synthesize.main(args(models, d, out))
     wavs = read_kv(out / "wav.scp")
@@ -80,7 +41,7 @@ def test_synthesis_with_prompts_errors_and_resume(models, tmp_path):
 
 
 def test_missing_prompt_wav_is_a_per_utterance_error(models, tmp_path):
-    d, utts = make_set(tmp_path)
+    d, utts = make_prompted_set(tmp_path)
     prompts = read_kv(os.path.join(d, "prompt.scp"))
     write_kv(os.path.join(d, "prompt.scp"), {**prompts, utts[0]: str(tmp_path / "absent.wav")})
     out = tmp_path / "decode"
@@ -91,7 +52,7 @@ def test_missing_prompt_wav_is_a_per_utterance_error(models, tmp_path):
 
 
 def test_golden_token_resynthesis_without_lm(models, tmp_path):
-    d, utts = make_set(tmp_path)
+    d, utts = make_prompted_set(tmp_path)
     write_kv(os.path.join(d, "text"), {u: "abc" for u in utts})
     scp = tmp_path / "speech.scp"
     write_ark_scp(tmp_path / "speech.ark", scp, [(u, np.arange(1, 9, dtype=np.int32)) for u in sorted(utts)])
@@ -113,7 +74,7 @@ def test_griffin_lim_iterations_change_the_audio(models, tmp_path):
 
     tts = TTSPipeline.from_dirs(None, str(models / "flow.pt"), str(models / "tokenizer"), griffin_lim_iters=3)
     assert tts.vocoder.n_iter == 3
-    d, utts = make_set(tmp_path)
+    d, utts = make_prompted_set(tmp_path)
     a, b = tmp_path / "a", tmp_path / "b"
     synthesize.main(args(models, d, a, "--seed", "1"))
     synthesize.main(args(models, d, b, "--seed", "1", "--griffin_lim_iters", "2"))

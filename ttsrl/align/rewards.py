@@ -21,10 +21,11 @@ when they can be computed (quality always, class components when targets are giv
 writes ``rewards.tsv``: a header ``key <components...> reward`` and one tab-separated line
 per candidate, read back by :func:`ttsrl.align.pairs.read_rewards`.
 
-Audio-level rewards (the judge ASR's CER, speaker similarity, UTMOS on vocoded
-candidates, ``ttsrl.score``) are planned behind the same interface: a class with
-``score(...) -> {component: (B,), "reward": (B,)}`` and the same ``rewards.tsv`` format,
-so that ``ttsrl.bin.make_pairs`` works with either. Not implemented yet.
+Audio-level rewards (:class:`ttsrl.align.audio_reward.AudioReward`: flow + vocoder, then a
+reward ASR, speaker similarity, F0 variance, DNSMOS) have the same interface,
+``score(tokens, ..., utts=...) -> {component: (B,), "reward": (B,)}``, and
+:func:`score_samples_dir` writes the same ``rewards.tsv`` for either, so that
+``ttsrl.bin.make_pairs`` works with both.
 
 Usage::
 
@@ -109,13 +110,15 @@ class TokenReward:
         text: Sequence[Any] | torch.Tensor | None = None,
         text_lens: torch.Tensor | None = None,
         targets: Mapping[str, Sequence[str | int] | str] | None = None,
+        utts: Sequence[str] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Components and ``reward`` ``(B,)`` of a batch of candidates.
 
         ``tokens``: a list of 1-D id sequences, a padded ``(B, T)`` id tensor, or soft
         one-hots ``(B, T, V)`` (with ``lens``; differentiable when they require grad);
         ``text``: likewise the text ids (needed unless the text weight is 0); ``targets``:
-        ``{head: names or ids per candidate, or one name for all}``.
+        ``{head: names or ids per candidate, or one name for all}``. ``utts`` (the
+        candidates' utterances) is part of the interface for audio rewards and not used here.
         """
         targets = dict(targets or {})
         missing = [h for h in self.needs_targets if h not in targets]
@@ -196,7 +199,7 @@ def read_targets(data_dir: str | None, fixed: Mapping[str, str] | None, heads: S
 
 
 def score_samples_dir(
-    scorer: TokenReward,
+    scorer: Any,
     samples_dir: str,
     token_dir: str,
     out_path: str | None = None,
@@ -204,6 +207,8 @@ def score_samples_dir(
     batch_size: int = 32,
 ) -> dict:
     """Scores every candidate of ``samples_dir`` and writes ``rewards.tsv`` (atomically); returns a summary.
+
+    ``scorer``: a :class:`TokenReward` or an audio reward with the same ``score`` interface.
 
     ``targets``: ``{head: {utt: name} or one name}``. An utterance of the candidates that
     is missing from the token dir's ``text`` (or from a target file) raises, naming it.
@@ -238,8 +243,8 @@ def score_samples_dir(
             chunk = order[b : b + batch_size]
             utts = [parse_candidate_key(k)[0] for k in chunk]
             tg = {h: (t if isinstance(t, str) else [t[u] for u in utts]) for h, t in targets.items()}
-            res = scorer.score([arrays[k] for k in chunk], text=[texts[u] for u in utts], targets=tg)
-            columns = [c for c in COMPONENTS if c in res] + ["reward"]
+            res = scorer.score([arrays[k] for k in chunk], text=[texts[u] for u in utts], targets=tg, utts=utts)
+            columns = [c for c in res if c != "reward"] + ["reward"]
             for i, k in enumerate(chunk):
                 rows[k] = {c: float(res[c][i]) for c in columns}
     lines = ["\t".join(["key", *columns])]
