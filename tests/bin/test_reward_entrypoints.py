@@ -131,3 +131,28 @@ def test_help(module, capsys):
     with pytest.raises(SystemExit) as e:
         module.main(["--help"])
     assert e.value.code == 0 and "--" in capsys.readouterr().out
+
+
+def test_train_with_the_tokenizer_code_vectors(tiny_tts_models, tmp_path):
+    from ttsrl.models.speech_tokenizer import SpeechTokenizer
+
+    train_tok, train_data, _, speech = make_set(tmp_path, "train", 12, 0)
+    # the tiny tokenizer has 16 codes: fold the toy ids into them
+    write_ark_scp(train_tok / "speech.ark", train_tok / "speech.scp", sorted((u, s % 16) for u, s in speech.items()))
+    tokens = tmp_path / "tokens.txt"
+    write_token_list(tokens, ["<blank>", "<unk>", "a", "b", "c", "d", "e", "f", "g", "<sos/eos>"])
+    common = ["--config", TINY, "--model_conf", "code_dim=auto", "--train_dir", str(train_tok),
+              "--train_data_dir", str(train_data), "--valid_dir", str(train_tok), "--valid_data_dir", str(train_data),
+              "--token_list", str(tokens), "--max_steps", "2", "--max_epochs", "0", "--max_tokens", "200",
+              "--progress", "false", "--tensorboard", "false"]
+    with pytest.raises(ValueError, match="give --tokenizer_dir"):
+        train_reward.main([*common, "--speech_vocab_size", "16", "--exp_dir", str(tmp_path / "a")])
+    with pytest.raises(ValueError, match="has 16 codes"):
+        train_reward.main([*common, "--speech_vocab_size", "40", "--exp_dir", str(tmp_path / "b"),
+                           "--tokenizer_dir", str(tiny_tts_models / "tokenizer")])
+    train_reward.main([*common, "--speech_vocab_size", "16", "--exp_dir", str(tmp_path / "c"),
+                       "--tokenizer_dir", str(tiny_tts_models / "tokenizer")])
+    rm = load_reward_model(tmp_path / "c")
+    tok = SpeechTokenizer.from_pretrained(tiny_tts_models / "tokenizer")
+    assert rm.config.code_dim == 2 and rm.emb is None
+    torch.testing.assert_close(rm.code_table, tok.embed_tokens(torch.arange(16)))

@@ -19,7 +19,10 @@ def make_model(**kw):
     torch.manual_seed(0)
     cfg = MultiTaskRewardConfig(speech_vocab_size=V, text_vocab_size=VT, d_model=16, n_heads=2, d_ff=32,
                                 n_layers=2, dropout=0.0, label_names=NAMES, quality_mean=3.0, quality_std=2.0, **kw)
-    return MultiTaskReward(cfg).eval()
+    model = MultiTaskReward(cfg).eval()
+    if cfg.code_dim:  # stands in for the tokenizer's FSQ codes
+        model.set_code_table(torch.rand(V, cfg.code_dim, generator=torch.Generator().manual_seed(5)) * 2 - 1)
+    return model
 
 
 def batch():
@@ -40,8 +43,9 @@ def test_config_counts_classes_from_names():
         MultiTaskRewardConfig(text_vocab_size=VT, label_names={"mood": ["x"]})
 
 
-def test_one_hot_input_equals_ids():
-    model = make_model()
+@pytest.mark.parametrize("code_dim", [0, 3])
+def test_one_hot_input_equals_ids(code_dim):
+    model = make_model(code_dim=code_dim)
     ids, lens, _, _ = batch()
     a = model(ids, lens)
     b = model(F.one_hot(ids, V).float(), lens)
@@ -72,8 +76,9 @@ def test_text_logprob_is_minus_ctc_loss():
     assert (lp < 0).all()
 
 
-def test_gradients_reach_the_soft_input():
-    model = make_model()
+@pytest.mark.parametrize("code_dim", [0, 3])
+def test_gradients_reach_the_soft_input(code_dim):
+    model = make_model(code_dim=code_dim)
     ids, lens, text, text_lens = batch()
     soft = F.one_hot(ids, V).float().requires_grad_(True)
     lp = model.text_logprob(soft, lens, text, text_lens)
@@ -132,10 +137,11 @@ def test_corrupt_tokens():
     assert 0.3 < changed < 0.7
 
 
-def test_load_reward_model(tmp_path):
+@pytest.mark.parametrize("code_dim", [0, 3])
+def test_load_reward_model(tmp_path, code_dim):
     import dataclasses
 
-    model = make_model()
+    model = make_model(code_dim=code_dim)
     torch.save({"model": model.state_dict(), "config": {"model_conf": dataclasses.asdict(model.config)}},
                tmp_path / "model.pt")
     loaded = load_reward_model(tmp_path)
@@ -144,3 +150,10 @@ def test_load_reward_model(tmp_path):
     torch.testing.assert_close(loaded(ids, lens).emo_logits, model(ids, lens).emo_logits)
     with pytest.raises(FileNotFoundError):
         load_reward_model(tmp_path / "nope")
+    if code_dim:  # the code table is part of model.pt
+        torch.testing.assert_close(loaded.code_table, model.code_table)
+        with pytest.raises(ValueError, match="code table must be"):
+            model.set_code_table(torch.zeros(V, code_dim + 1))
+    else:
+        with pytest.raises(ValueError, match="learned table"):
+            model.set_code_table(torch.zeros(V, 3))

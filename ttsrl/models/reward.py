@@ -7,8 +7,11 @@ A bidirectional transformer reads speech tokens, given as ids or as soft one-hot
         h --LinearUpsample x ctc_upsample--> CTC log-probs over the text vocabulary (B, T * k, V_text)
         h --mean over valid frames--> MLP --> emotion / gender / age logits, quality (B,)
 
-Soft inputs are embedded as ``soft @ emb.weight`` and ids as ``emb(ids)``, so a one-hot
-input gives exactly the output of its ids (tested). Each token emits ``ctc_upsample``
+Soft inputs are embedded as ``soft @ table`` and ids as ``table[ids]``, so a one-hot
+input gives exactly the output of its ids (tested). The table is a learned embedding, or
+(``code_dim > 0``) the speech tokenizer's own code vectors (FSQ codes, a fixed buffer
+filled from the tokenizer when training starts) followed by a linear layer: the model then
+knows which tokens sound alike and generalizes from far fewer golden tokens. Each token emits ``ctc_upsample``
 CTC frames (a projection to k frames, not a plain repetition, so that k frames can carry
 k different labels): 25 tokens/s gives 50 CTC frames/s, room for any character rate of
 speech plus the blanks CTC needs between repeated labels.
@@ -84,6 +87,7 @@ class MultiTaskRewardConfig:
     position: str = "abs"  # abs (sinusoidal), rope or none
     dropout: float = 0.1
     ctc_upsample: int = 2  # CTC frames per speech token
+    code_dim: int = 0  # > 0: embed tokens by the tokenizer's code vectors of this size (see set_code_table)
     num_emotions: int = 0  # classes per head; 0 = len(label_names[head]); a head with 0 classes is absent
     num_genders: int = 0
     num_ages: int = 0
@@ -198,9 +202,14 @@ class MultiTaskReward(nn.Module):
             raise ValueError(f"text_vocab_size={c.text_vocab_size}: set it to the size of the text token list")
         if c.speech_vocab_size < 1:
             raise ValueError(f"speech_vocab_size={c.speech_vocab_size} must be positive")
-        self.emb = nn.Embedding(c.speech_vocab_size, c.d_model)
-        # the Encoder scales its input by sqrt(d_model): unit-variance embeddings after scaling
-        nn.init.normal_(self.emb.weight, std=c.d_model**-0.5)
+        if c.code_dim > 0:  # fixed code vectors (set_code_table) -> linear
+            self.register_buffer("code_table", torch.zeros(c.speech_vocab_size, c.code_dim))
+            self.code_proj = nn.Linear(c.code_dim, c.d_model)
+            self.emb = None
+        else:
+            self.emb = nn.Embedding(c.speech_vocab_size, c.d_model)
+            # the Encoder scales its input by sqrt(d_model): unit-variance embeddings after scaling
+            nn.init.normal_(self.emb.weight, std=c.d_model**-0.5)
         self.encoder = Encoder(c.d_model, c.n_layers, c.n_heads, c.d_ff, c.conv_kernel, c.dropout, c.position)
         self.ctc_out = LinearUpsample(c.d_model, c.text_vocab_size, c.ctc_upsample)
         self.pool_mlp = nn.Sequential(nn.Linear(c.d_model, c.d_model), nn.GELU(), nn.Dropout(c.dropout))
@@ -214,7 +223,15 @@ class MultiTaskReward(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.emb.weight.device
+        return self.ctc_out.proj.weight.device
+
+    def set_code_table(self, table: torch.Tensor) -> None:
+        """The tokenizer's code vectors ``(speech_vocab_size, code_dim)`` (``code_dim > 0`` models)."""
+        if self.config.code_dim <= 0:
+            raise ValueError("this reward model embeds tokens with a learned table (code_dim 0)")
+        if tuple(table.shape) != tuple(self.code_table.shape):
+            raise ValueError(f"code table must be {tuple(self.code_table.shape)}, got {tuple(table.shape)}")
+        self.code_table.copy_(table.to(self.code_table))
 
     # ------------------------------------------------------------------ labels
     @property
@@ -241,14 +258,17 @@ class MultiTaskReward(nn.Module):
 
     # ------------------------------------------------------------------ core
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Ids ``(B, T)`` -> ``emb(ids)``; soft one-hots ``(B, T, V)`` -> ``soft @ emb.weight``; ``(B, T, D)``."""
+        """Ids ``(B, T)`` -> ``table[ids]``; soft one-hots ``(B, T, V)`` -> ``soft @ table``; ``(B, T, D)``."""
+        table = self.emb.weight if self.emb is not None else self.code_table
         if x.dtype in (torch.long, torch.int, torch.int16, torch.uint8):
             if x.dim() != 2:
                 raise ValueError(f"token ids must be (B, T), got {tuple(x.shape)}")
-            return self.emb(x.long())
-        if x.dim() != 3 or x.shape[-1] != self.config.speech_vocab_size:
+            e = F.embedding(x.long(), table)
+        elif x.dim() != 3 or x.shape[-1] != self.config.speech_vocab_size:
             raise ValueError(f"soft tokens must be (B, T, {self.config.speech_vocab_size}), got {tuple(x.shape)}")
-        return x.to(self.emb.weight.dtype) @ self.emb.weight
+        else:
+            e = x.to(table.dtype) @ table
+        return e if self.emb is not None else self.code_proj(e)
 
     def forward(self, x: torch.Tensor, lens: torch.Tensor) -> RewardOutput:
         """``x`` ids ``(B, T)`` or soft ``(B, T, V)``, ``lens (B,)`` -> :class:`RewardOutput`."""

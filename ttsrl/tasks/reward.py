@@ -212,6 +212,9 @@ class RewardTask(Task):
         p.add_argument("--bpemodel", default=None,
                        help="sentencepiece model of BPE text units, for the CER (default: bpe.model beside the token list)")
         p.add_argument("--speech_vocab_size", type=int, required=True, help="the speech tokenizer's codebook size")
+        p.add_argument("--tokenizer_dir", default=None,
+                       help="speech tokenizer dir: its code vectors embed the tokens when model_conf.code_dim is "
+                            "'auto' or > 0")
 
     @staticmethod
     def _token_list(args) -> str:
@@ -240,9 +243,24 @@ class RewardTask(Task):
             conf.setdefault("quality", False)
             if conf["quality"]:
                 raise ValueError(f"{args.train_data_dir}: no utt2quality; set model_conf.quality false")
+        table = None
+        if conf.get("code_dim") == "auto" or int(conf.get("code_dim") or 0) > 0:
+            if not args.tokenizer_dir:
+                raise ValueError("model_conf.code_dim embeds tokens by the tokenizer's code vectors: give --tokenizer_dir")
+            from ttsrl.models.speech_tokenizer import SpeechTokenizer
+
+            tok = SpeechTokenizer.from_pretrained(args.tokenizer_dir)
+            if tok.codebook_size != args.speech_vocab_size:
+                raise ValueError(f"--speech_vocab_size {args.speech_vocab_size} but the tokenizer in "
+                                 f"{args.tokenizer_dir} has {tok.codebook_size} codes")
+            with torch.no_grad():
+                table = tok.embed_tokens(torch.arange(tok.codebook_size)).float().cpu()
+            conf["code_dim"] = table.shape[1]
         cfg = build_dataclass(MultiTaskRewardConfig, conf, "model_conf")
         args.model_conf = dataclasses.asdict(cfg)  # complete: label names and quality stats go into model.pt
         model = MultiTaskReward(cfg)
+        if table is not None:
+            model.set_code_table(table)
         logger.info("reward model: heads %s, quality %s, %.2fM parameters",
                     {h: cfg.label_names.get(h, cfg.num_classes(h)) for h in model.heads}, cfg.quality,
                     model.num_params() / 1e6)

@@ -260,7 +260,7 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
   log "Stage 6: the multi-task reward model (text CTC, emotion, gender, age, quality) on golden tokens"
   # shellcheck disable=SC2086
   train_model "${expdir}/reward" "${reward_config}" ttsrl.bin.train_reward ${reward_args} \
-    --speech_vocab_size "${vocab}" --train_dir "${dumpdir}/tokens/${train_set}" \
+    --speech_vocab_size "${vocab}" --tokenizer_dir "${expdir}/tokenizer" --train_dir "${dumpdir}/tokens/${train_set}" \
     --train_data_dir "${datadir}/${train_set}" --valid_dir "${dumpdir}/tokens/${valid_set}" \
     --valid_data_dir "${datadir}/${valid_set}"
   for dset in ${sample_sets}; do
