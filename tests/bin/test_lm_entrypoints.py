@@ -96,6 +96,16 @@ def test_lm_kl_is_zero_for_the_same_model_and_positive_otherwise(lm_dir, tmp_pat
     ckpt["model"] = {k: v + 0.05 * torch.randn_like(v) if v.is_floating_point() else v for k, v in ckpt["model"].items()}
     torch.save(ckpt, tmp_path / "moved.pt")
     results = tmp_path / "results.json"
+    iters = []
+    for k, secs in enumerate((90.0, 30.0)):  # two iterations' training times: 2 minutes in all
+        iters.append(tmp_path / f"iter{k}.json")
+        iters[-1].write_text(json.dumps({"train_seconds": secs}))
     assert lm_kl.main(["--lm", str(tmp_path / "moved.pt"), "--ref_lm", str(exp / "model.pt"), "--token_dir", str(test),
-                       "--results", str(results), "--model_tag", "dpo", "--test_set", "test"]) == 0
-    assert load_results(results)["dpo"]["test"]["kl"] > 1e-4
+                       "--results", str(results), "--model_tag", "dpo", "--test_set", "test",
+                       "--train_metrics", *map(str, iters)]) == 0
+    row = load_results(results)["dpo"]["test"]
+    assert row["kl"] > 1e-4 and row["train_min"] == pytest.approx(2.0)
+    iters[0].write_text("{}")
+    with pytest.raises(SystemExit, match="iter0.json: no train_seconds"):
+        lm_kl.main(["--lm", str(tmp_path / "moved.pt"), "--ref_lm", str(exp / "model.pt"), "--token_dir", str(test),
+                    "--train_metrics", str(iters[0])])

@@ -60,6 +60,8 @@ def test_every_stage_wrote_its_outputs(recipe):
     for tag in ("ground_truth", "resynth", "base", "dpo", "speechalign_iter1", "speechalign", "raft", "coh", "diffro"):
         assert "cer" in results[tag]["test"], (tag, results)
     assert "kl" in results["dpo"]["test"] and "kl" not in results["base"]["test"]
+    # the last SpeechAlign iteration's training time includes the first's
+    assert results["speechalign"]["test"]["train_min"] > results["speechalign_iter1"]["test"]["train_min"] > 0
     rm = json.loads((recipe / "exp/reward/metrics.json").read_text())
     assert {"ctc_cer", "emo_acc", "gender_acc", "spearman_vs_judge"} <= set(rm), rm
     tm = json.loads((recipe / "exp/tokenizer/metrics.json").read_text())

@@ -6,11 +6,14 @@ prompt (teacher forcing), so the number is deterministic and the same for every 
 every predicted speech position (prompt, text and padding excluded) the KL of the full
 next-token distributions is taken; the mean over all positions of the set is reported.
 A Chain-of-Hindsight LM reads with its "good" tag. Merged into ``--results`` as
-``results[model_tag][test_set]["kl"]`` when given.
+``results[model_tag][test_set]["kl"]`` when given, with ``train_min``: the alignment training
+time, the sum of ``train_seconds`` of the ``--train_metrics`` files (every iteration of an
+iterative method), in minutes.
 
 Usage:
     python -m ttsrl.bin.lm_kl --lm exp/dpo/lm/model.pt --ref_lm exp/base/lm/model.pt \\
-        --token_dir dump/tokens/test --results exp/results.json --model_tag dpo --test_set test
+        --token_dir dump/tokens/test --results exp/results.json --model_tag dpo --test_set test \\
+        --train_metrics exp/dpo/lm/metrics.json
 """
 import argparse
 import json
@@ -28,8 +31,22 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default=None, help="exp/results.json to merge the value into")
     p.add_argument("--model_tag", default=None, help="model tag in --results")
     p.add_argument("--test_set", default=None, help="test set name in --results (default: the token dir's name)")
+    p.add_argument("--train_metrics", nargs="*", default=[],
+                   help="metrics.json files of the model's alignment training (train_seconds summed into train_min)")
     p.add_argument("--num_threads", type=int, default=0)
     return p
+
+
+def train_minutes(paths: list[str]) -> float:
+    """Sum of ``train_seconds`` over metrics.json files, in minutes; a missing file or key raises, naming it."""
+    total = 0.0
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            metrics = json.load(f)
+        if "train_seconds" not in metrics:
+            raise SystemExit(f"{path}: no train_seconds")
+        total += float(metrics["train_seconds"])
+    return total / 60.0
 
 
 def lm_kl(lm, ref, token_dir: str, batch_size: int = 16, with_prompt: bool = True) -> dict:
@@ -75,9 +92,12 @@ def main(argv=None) -> int:
         raise SystemExit("lm_kl: --results needs --model_tag")
     out = lm_kl(load_codec_lm(args.lm), load_codec_lm(args.ref_lm), args.token_dir, args.batch_size,
                 not args.no_prompt)
+    if args.train_metrics:
+        out["train_min"] = round(train_minutes(args.train_metrics), 2)
     if args.results:
         test_set = args.test_set or os.path.basename(os.path.normpath(args.token_dir))
-        update_results(args.results, args.model_tag, test_set, {"kl": round(out["kl"], 5)})
+        update_results(args.results, args.model_tag, test_set,
+                       {k: round(out[k], 5) for k in ("kl", "train_min") if k in out})
     print(json.dumps(out))
     return 0
 

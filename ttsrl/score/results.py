@@ -47,6 +47,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "dnsmos_bak": ("DNSMOS BAK", "{:.2f}"),
     "dnsmos_p808": ("DNSMOS P.808", "{:.2f}"),
     "kl": ("KL", "{:.4f}"),
+    "train_min": ("align train (min)", "{:.1f}"),
     "n_utts": ("utts", "{:d}"),
     "n_missing": ("missing", "{:d}"),
 }

@@ -342,12 +342,18 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
     --exp_dir "${expdir}" --test_sets "${test_sets}" --judge ctc --judge_path "${jdir}/model.pt" \
     --metrics "${score_metrics}" --results "${expdir}/results.json"
   mkdir -p "${expdir}/log"
-  for model in ${decode_models}; do  # kl: token-average KL of each aligned LM to the base LM
+  for model in ${decode_models}; do  # kl to the base LM and alignment training time of each aligned LM
     { [ "${model}" != base ] && [ -f "${expdir}/${model}/lm/model.pt" ]; } || continue
+    train_metrics=("${expdir}/${model}/lm/metrics.json")
+    target=$(basename "$(readlink -f "${expdir}/${model}")")  # speechalign -> speechalign_iter<K>
+    if [[ ${target} =~ ^(.+)_iter([0-9]+)$ ]]; then  # an iteration's time includes the ones before it
+      method=${BASH_REMATCH[1]}; last=${BASH_REMATCH[2]}; train_metrics=()
+      for ((i = 1; i <= last; i++)); do train_metrics+=("${expdir}/${method}_iter${i}/lm/metrics.json"); done
+    fi
     for dset in ${test_sets}; do
       python -m ttsrl.bin.lm_kl --lm "${expdir}/${model}/lm/model.pt" --ref_lm "${expdir}/base/lm/model.pt" \
         --token_dir "${dumpdir}/tokens/${dset}" --results "${expdir}/results.json" --model_tag "${model}" \
-        --test_set "${dset}" > "${expdir}/log/kl_${model}_${dset}.json"
+        --test_set "${dset}" --train_metrics "${train_metrics[@]}" > "${expdir}/log/kl_${model}_${dset}.json"
     done
   done
   vdir=${expdir}/reward/vs_judge/${valid_set}
