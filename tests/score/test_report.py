@@ -42,7 +42,7 @@ def test_full_report(fake, tmp_path):
         info = sf.info(html_dir / src)
         assert info.format == "WAV" and info.samplerate == 16000 and info.frames == 16000
     for ts in SETS:
-        for kind in ("metrics", "cer"):
+        for kind in ("metrics", "cer", "mels"):
             png = html_dir / f"{ts}_{kind}.png"
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
             assert f'<img src="{ts}_{kind}.png"' in page

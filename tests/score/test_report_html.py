@@ -109,7 +109,7 @@ def test_report_in_headless_chromium(chromium, served, tmp_path):
             wav, sr = sf.read(io.BytesIO(resp.read()))
         assert sr == 16000 and wav.size > 0 and np.abs(wav).max() > 0.1
 
-    assert sorted(page.img) == sorted(f"{ts}_{kind}.png" for ts in SETS for kind in ("metrics", "cer"))
+    assert sorted(page.img) == sorted(f"{ts}_{kind}.png" for ts in SETS for kind in ("metrics", "cer", "mels"))
     for src in page.img:  # the browser itself loaded every plot
         assert "/" + src in requested, f"chromium did not request {src}: {requested}"
     assert "hello <b>bold</b> &amp; world" not in dom and "hello &lt;b&gt;bold&lt;/b&gt; &amp; world" in dom

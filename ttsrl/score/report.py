@@ -7,6 +7,8 @@ relative. Per test set:
 * the table of ``results.json`` (rows: models, ``ground_truth`` first; columns: metrics);
 * ``<set>_metrics.png``: a bar per model, one subplot per metric;
 * ``<set>_cer.png``: per-utterance CER of every model (boxplot) from its ``per_utt.tsv``;
+* ``<set>_mels.png``: log-mel spectrograms of the first example, ground truth above every model
+  (the same 16 kHz, 80-bin features the models use), to look at what the metrics summarize;
 * ``--num_examples`` utterances spread evenly over the sorted ids (the same ones every run),
   each a row of ``<audio controls>`` players: prompt, ground truth, then every model, with the
   text, the prompt's text and, under a model, its CER and what the judge heard.
@@ -96,6 +98,7 @@ class SetReport:
     metrics: dict[str, dict[str, float | int]]  # model -> metric -> value
     bars_png: str | None = None
     cer_png: str | None = None
+    mels_png: str | None = None
     examples: list[Example] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -249,6 +252,47 @@ def plot_cer_distribution(path: str, test_set: str, cers: Mapping[str, Sequence[
     return True
 
 
+def plot_mels(path: str, title: str, wavs: Mapping[str, str]) -> bool:
+    """Log-mel spectrograms of ``{role: wav path}``, one row each on a shared time axis; False if none reads."""
+    from ttsrl.feats.mel import MelConfig, MelExtractor
+
+    cfg = MelConfig()
+    extractor = MelExtractor(cfg)
+    mels = {}
+    for role, wav_path in wavs.items():
+        try:
+            wav, _ = load_audio(wav_path, cfg.sample_rate)
+        except Exception as e:  # noqa: BLE001 - an unreadable clip is left out of the plot
+            logger.warning("mel plot: %s: %s", wav_path, e)
+            continue
+        if len(wav):
+            mels[role] = extractor.compute(wav)
+    if not mels:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    frames = max(m.shape[0] for m in mels.values())
+    fig, axes = plt.subplots(len(mels), 1, figsize=(max(6.0, frames / 40), 1.6 * len(mels) + 0.6), squeeze=False)
+    lo = min(float(m.min()) for m in mels.values())
+    hi = max(float(m.max()) for m in mels.values())
+    for ax, (role, mel) in zip(axes[:, 0], mels.items(), strict=True):
+        ax.imshow(mel.T, origin="lower", aspect="auto", vmin=lo, vmax=hi, cmap="magma",
+                  extent=(0, mel.shape[0] / cfg.frame_rate, 0, mel.shape[1]))
+        ax.set_xlim(0, frames / cfg.frame_rate)
+        ax.set_ylabel(role, fontsize=8)
+        ax.set_yticks([])
+    axes[-1, 0].set_xlabel("seconds")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
+    return True
+
+
 # -- gathering --------------------------------------------------------------------------------
 def _problem(report: SetReport, message: str) -> None:
     logger.warning("report %s: %s", report.name, message)
@@ -356,6 +400,12 @@ def build_set_report(test_set: str, results: Mapping[str, Mapping[str, Mapping[s
                       sources)  # fmt: skip
         ex.scores = {m: rows[utt] for m, rows in per_utt.items() if utt in rows}
         report.examples.append(ex)
+    if report.examples:  # the spectrograms of the first example, from the copied clips
+        ex = report.examples[0]
+        clips = {role: os.path.join(html_dir, c.path) for role, c in ex.clips.items() if role != PROMPT and c.path}
+        mels = os.path.join(html_dir, f"{test_set}_mels.png")
+        if plot_mels(mels, f"{test_set} / {ex.utt}: {ex.text}", clips):
+            report.mels_png = os.path.basename(mels)
     if not utts:
         _problem(report, "no utterances (no data dir text and no per_utt.tsv): no examples")
     return report
@@ -448,7 +498,8 @@ def render_html(sets: Sequence[SetReport], command: str | None = None, date: str
         if s.problems:
             out.append(f"<details open><summary>{len(s.problems)} missing or unreadable input(s)</summary>")
             out += ['<ul class="problems">', *(f"<li>{_e(p)}</li>" for p in s.problems), "</ul>", "</details>"]
-        for png, alt in ((s.bars_png, "metrics per model"), (s.cer_png, "per-utterance CER per model")):
+        for png, alt in ((s.bars_png, "metrics per model"), (s.cer_png, "per-utterance CER per model"),
+                         (s.mels_png, "log-mel spectrograms of the first example")):
             if png:
                 out.append(f'<div><img src="{_e(png)}" alt="{_e(s.name)}: {alt}"></div>')
         if s.examples:
