@@ -84,3 +84,13 @@ def test_score_all(judge_path, toy, tmp_path):
     assert score_all.main(argv) == 0  # everything is done: nothing is scored again
     assert (exp / "results.json").stat().st_mtime_ns == mtime
     assert score_all.main([*argv[:5], "missing", *argv[6:]]) == 1
+
+
+def test_decoded_models_score_a_linked_iteration_once(tmp_path):
+    from ttsrl.bin.score_all import decoded_models
+
+    for m in ("base", "speechalign_iter1", "speechalign_iter2"):
+        (tmp_path / m / "decode" / "test").mkdir(parents=True)
+        (tmp_path / m / "decode" / "test" / "wav.scp").write_text("u /x.wav\n")
+    (tmp_path / "speechalign").symlink_to("speechalign_iter2")
+    assert [m for m, _ in decoded_models(str(tmp_path), "test")] == ["base", "speechalign", "speechalign_iter1"]

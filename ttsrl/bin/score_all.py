@@ -41,6 +41,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", default="wer,cer,sim,f0v,nll", help="metrics of decoded models (add dnsmos)")
     p.add_argument("--gt_metrics", default="wer,cer,f0v,nll", help="metrics of the ground truth")
     p.add_argument("--second_judge", default="pocketsphinx", help="second-opinion ASR judge ('none': skip)")
+    p.add_argument("--second_judge_models", default="all",
+                   help="model tags the second judge scores besides the ground truth ('all', or space/comma "
+                        "separated, e.g. 'base'): pocketsphinx takes 1-3 s per utterance on 2 CPU cores")
     p.add_argument("--per", default="true", choices=["true", "false"],
                    help="phone error rate of the main judge's transcripts (espeak-ng phonemes)")
     p.add_argument("--results", default=None, help="results store (default <exp_dir>/results.json)")
@@ -102,6 +105,20 @@ def score_one(data_dir: str, out_dir: str, judge: str, judge_path: str | None, m
         pass
 
 
+def decoded_models(exp_dir: str, test_set: str) -> list[tuple[str, str]]:
+    """``(model tag, wav.scp)`` of every ``<exp_dir>/<model>/decode/<set>/wav.scp``, sorted.
+
+    A model dir that is a link (``speechalign`` -> ``speechalign_iter2``) names its target:
+    the target's audio is scored once, under the link's tag.
+    """
+    found = {}
+    for scp in sorted(glob.glob(os.path.join(exp_dir, "*", "decode", test_set, "wav.scp"))):
+        found[os.path.basename(os.path.dirname(os.path.dirname(os.path.dirname(scp))))] = scp
+    aliased = {os.path.realpath(os.path.join(exp_dir, m)) for m in found if os.path.islink(os.path.join(exp_dir, m))}
+    return [(m, scp) for m, scp in found.items()
+            if os.path.islink(os.path.join(exp_dir, m)) or os.path.realpath(os.path.join(exp_dir, m)) not in aliased]
+
+
 def run(args: argparse.Namespace) -> None:
     from ttsrl.score.results import GROUND_TRUTH
 
@@ -109,6 +126,7 @@ def run(args: argparse.Namespace) -> None:
     sets = [s for s in args.test_sets.replace(",", " ").split() if s]
     second = None if args.second_judge in ("", "none") else args.second_judge
     per = args.per == "true"
+    second_models = None if args.second_judge_models == "all" else set(args.second_judge_models.replace(",", " ").split())
     for tset in sets:
         data_dir = os.path.join(args.data_root, tset)
         if not os.path.isdir(data_dir):
@@ -119,12 +137,11 @@ def run(args: argparse.Namespace) -> None:
         if second:
             score_one(data_dir, os.path.join(gt, f"score_{second}"), second, None, "wer,cer", args,
                       GROUND_TRUTH, tset, judge_tag=second)  # fmt: skip
-        for scp in sorted(glob.glob(os.path.join(args.exp_dir, "*", "decode", tset, "wav.scp"))):
+        for model, scp in decoded_models(args.exp_dir, tset):
             decode_dir = os.path.dirname(scp)
-            model = os.path.basename(os.path.dirname(os.path.dirname(decode_dir)))
             score_one(data_dir, os.path.join(decode_dir, "score"), args.judge, args.judge_path, args.metrics,
                       args, model, tset, wav_scp=scp, per=per)  # fmt: skip
-            if second:
+            if second and (second_models is None or model in second_models):
                 score_one(data_dir, os.path.join(decode_dir, f"score_{second}"), second, None, "wer,cer", args,
                           model, tset, wav_scp=scp, judge_tag=second)  # fmt: skip
 

@@ -50,6 +50,8 @@
 #   --judge_config FILE          CTC judge ASR config of stage 9 (default ${MAIN_ROOT}/conf/asr/small.yaml)
 #   --judge_args "..."           more options for ttsrl.bin.train_asr (e.g. "--max_steps 500")
 #   --score_metrics "A,B"        stage 9 metrics of decoded models (default wer,cer,sim,f0v,nll; add dnsmos)
+#   --second_judge NAME          stage 9 second-opinion ASR judge (default pocketsphinx; none: skip)
+#   --second_judge_models "..."  models it scores besides the ground truth (default base; all: every model)
 # A stage whose .done marker exists is skipped; delete the marker (or the folder) to redo it.
 set -euo pipefail
 
@@ -92,6 +94,8 @@ sample_args="--top_k 50" # stage 5: sampling options of ttsrl.bin.sample_lm
 decode_models=""        # stage 8: models to synthesize the test sets with (empty: resynth base + align methods)
 decode_args="--top_k 50 --flow_n_steps 10" # stage 8: options of ttsrl.bin.synthesize
 score_metrics="wer,cer,sim,f0v,nll"  # stage 9: metrics of decoded models (dnsmos optional)
+second_judge=pocketsphinx  # stage 9: second-opinion ASR judge (none: skip)
+second_judge_models=base   # stage 9: models it scores besides the ground truth (all: every model; 1-3 s/utt)
 datadir=data
 dumpdir=dump
 expdir=exp
@@ -340,7 +344,8 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
   log "Stage 9: scoring the ground truth and every decoded model of: ${test_sets}"
   ${decode_cmd} "${expdir}/log/score_all.log" python -m ttsrl.bin.score_all --data_root "${datadir}" \
     --exp_dir "${expdir}" --test_sets "${test_sets}" --judge ctc --judge_path "${jdir}/model.pt" \
-    --metrics "${score_metrics}" --results "${expdir}/results.json"
+    --metrics "${score_metrics}" --results "${expdir}/results.json" --second_judge "${second_judge}" \
+    --second_judge_models "${second_judge_models}"
   mkdir -p "${expdir}/log"
   for model in ${decode_models}; do  # kl to the base LM and alignment training time of each aligned LM
     { [ "${model}" != base ] && [ -f "${expdir}/${model}/lm/model.pt" ]; } || continue
