@@ -109,3 +109,26 @@ def test_lm_kl_is_zero_for_the_same_model_and_positive_otherwise(lm_dir, tmp_pat
     with pytest.raises(SystemExit, match="iter0.json: no train_seconds"):
         lm_kl.main(["--lm", str(tmp_path / "moved.pt"), "--ref_lm", str(exp / "model.pt"), "--token_dir", str(test),
                     "--train_metrics", str(iters[0])])
+
+
+def test_prompted_training_and_init_model(lm_dir):
+    exp, tmp = lm_dir
+    train, dev = tmp / "train", tmp / "dev_prompted"
+    make_token_dir(dev, n=6, seed=1, prompts=True)
+    write_kv(tmp / "utt2spk", {u: u.split("-")[0] for u in read_kv(train / "text")})
+    out = tmp / "exp_prompted"
+    train_lm.main([
+        "--train_dir", str(train), "--valid_dir", str(dev), "--token_list", str(tmp / "tokens.txt"),
+        "--speech_vocab_size", "20", "--exp_dir", str(out), "--max_steps", "2", "--max_epochs", "0",
+        "--max_tokens", "200", "--progress", "false", "--tensorboard", "false", "--utt2spk", str(tmp / "utt2spk"),
+        "--prompt_prob", "1.0", "--lr", "1e-9", "--init_model", str(exp / "model.pt"),
+        "--model_conf", "{d_model: 32, n_layers: 2, n_heads: 2, d_ff: 64, dropout: 0.0, max_len: 64}"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    # dev is read with its prompts: only the target tokens (+ <eos>) are scored
+    speech = read_scp(str(dev / "speech.scp"))
+    assert metrics["dev_tokens"] == sum(len(v) + 1 for v in speech.values())
+    # started from the trained model (lr ~0: the weights did not move)
+    import torch
+
+    a, b = load_codec_lm(str(exp / "model.pt")), load_codec_lm(str(out / "model.pt"))
+    assert all(torch.allclose(x, y, atol=1e-5) for x, y in zip(a.parameters(), b.parameters(), strict=True))

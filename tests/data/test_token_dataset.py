@@ -40,3 +40,30 @@ def test_text_without_speech_is_an_error(tmp_path):
 def test_pad_1d():
     x, n = pad_1d([torch.tensor([1, 2, 3]), torch.tensor([4])], value=-1)
     assert x.tolist() == [[1, 2, 3], [4, -1, -1]] and n.tolist() == [3, 1]
+
+
+def test_prompted_items_pair_utterances_of_a_speaker(tmp_path):
+    from ttsrl.data.token_dataset import PromptedTokenDataset
+
+    text = {"s1-a": "3 4", "s1-b": "5", "s2-c": "6 7 8", "s3-d": "2"}
+    speech = {"s1-a": [1, 2], "s1-b": [3, 4, 5], "s2-c": [6], "s3-d": [9, 9]}
+    base = TokenDataset(make(tmp_path, text, speech))
+    spk = {u: u.split("-")[0] for u in text}
+    ds = PromptedTokenDataset(base, spk, prompt_prob=1.0)
+    assert ds.partner == {"s1-a": "s1-b", "s1-b": "s1-a"}  # s2 and s3 have no second utterance
+    a = ds[0]
+    assert a["text"].tolist() == [5, 3, 4] and a["speech"].tolist() == [3, 4, 5, 1, 2] and a["prompt_lens"] == 3
+    assert ds[2]["prompt_lens"] == 0 and ds[2]["text"].tolist() == [6, 7, 8]
+    assert ds.lengths.tolist() == [len(ds[i]["text"]) + len(ds[i]["speech"]) + 2 for i in range(4)]
+    batch = collate_tokens([ds[0], ds[2]])
+    assert batch["prompt_lens"].tolist() == [3, 0] and batch["speech_lens"].tolist() == [5, 1]
+    assert PromptedTokenDataset(base, spk, prompt_prob=0.0).partner == {}
+    assert PromptedTokenDataset(base, spk, prompt_prob=1.0, max_len=8).partner == {}  # 5 + 6 positions > 8
+    with pytest.raises(DataDirError, match="no speaker"):
+        PromptedTokenDataset(base, {"s1-a": "s1"})
+    # a set with its own prompts (dev/test) is read with them
+    write_kv(tmp_path / "prompt_text", {u: "2" for u in text})
+    write_ark_scp(tmp_path / "prompt_speech.ark", tmp_path / "prompt_speech.scp",
+                  [(u, np.array([8, 8], dtype=np.int32)) for u in sorted(text)])
+    own = PromptedTokenDataset(TokenDataset(str(tmp_path), with_prompt=True))
+    assert own[3]["speech"].tolist() == [8, 8, 9, 9] and own[3]["prompt_lens"] == 2

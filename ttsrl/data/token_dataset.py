@@ -84,6 +84,74 @@ class TokenDataset(Dataset):
         return item
 
 
+class PromptedTokenDataset(Dataset):
+    """Items laid out as zero-shot synthesis reads them: ``[prompt text + text | prompt speech + speech]``.
+
+    The codec LM is prompted at inference with another utterance of the speaker; training on
+    single utterances alone never shows it that layout (nor positions that far), so its
+    samples drift after a prompt. Here an item of ``base`` whose token dir has prompts
+    (dev/test sets, stage 3) uses its own prompt; any other item is prompted, with
+    probability ``prompt_prob``, by another utterance of its speaker (``utt2spk``). The pairing
+    is drawn once from ``seed`` (the lengths used for bucketing are exact). Items carry
+    ``prompt_lens``: the prompt speech tokens, which the loss does not predict.
+    """
+
+    def __init__(self, base: TokenDataset, utt2spk: dict[str, str] | None = None, prompt_prob: float = 0.5,
+                 seed: int = 0, max_len: int | None = None):
+        if not 0.0 <= prompt_prob <= 1.0:
+            raise ValueError(f"prompt_prob must be in [0, 1], got {prompt_prob}")
+        self.base = base
+        self.partner: dict[str, str] = {}
+        if not base.with_prompt and utt2spk and prompt_prob > 0:
+            missing = [u for u in base.utts if u not in utt2spk]
+            if missing:
+                raise DataDirError(f"{len(missing)} utterances of {base.dir} have no speaker in utt2spk, "
+                                   f"e.g. {missing[:3]}")
+            by_spk: dict[str, list[str]] = {}
+            for u in base.utts:
+                by_spk.setdefault(utt2spk[u], []).append(u)
+            rng = np.random.default_rng(seed)
+            for u in base.utts:
+                others = [v for v in by_spk[utt2spk[u]] if v != u]
+                if others and rng.random() < prompt_prob:
+                    v = others[int(rng.integers(len(others)))]
+                    if max_len is None or self._len(u) + self._len(v) <= max_len:
+                        self.partner[u] = v
+
+    @property
+    def utts(self) -> list[str]:
+        return self.base.utts
+
+    def _len(self, u: str) -> int:
+        return len(self.base.text[u]) + self.base._speech_lens[u] + 2
+
+    @property
+    def lengths(self) -> np.ndarray:
+        out = self.base.lengths.copy()
+        for i, u in enumerate(self.base.utts):
+            if self.base.with_prompt:
+                out[i] += len(self.base.prompt_text[u]) + len(self.base.prompt_speech[u])
+            elif u in self.partner:
+                out[i] += self._len(self.partner[u]) - 2
+        return out
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> dict:
+        item = self.base[i]
+        if self.base.with_prompt:
+            ptext, pspeech = item.pop("prompt_text"), item.pop("prompt_speech")
+        elif item["utt"] in self.partner:
+            v = self.partner[item["utt"]]
+            ptext = torch.tensor(self.base.text[v], dtype=torch.long)
+            pspeech = torch.from_numpy(np.asarray(self.base.speech[v], dtype=np.int64))
+        else:
+            return {**item, "prompt_lens": 0}
+        return {"utt": item["utt"], "text": torch.cat([ptext, item["text"]]),
+                "speech": torch.cat([pspeech, item["speech"]]), "prompt_lens": len(pspeech)}
+
+
 def pad_1d(seqs: Sequence[torch.Tensor], value: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pads 1-D tensors: (B, T_max) and lengths (B,)."""
     lens = torch.tensor([len(s) for s in seqs], dtype=torch.long)
@@ -94,10 +162,13 @@ def pad_1d(seqs: Sequence[torch.Tensor], value: int = 0) -> tuple[torch.Tensor, 
 
 
 def collate_tokens(items: list[dict]) -> dict:
-    """Pads every tensor field of the items; lengths go to ``<field>_lens``."""
+    """Pads every tensor field of the items (lengths go to ``<field>_lens``); int fields become a tensor."""
     batch = {"utts": [it["utt"] for it in items]}
     for key in items[0]:
         if key == "utt":
+            continue
+        if isinstance(items[0][key], int):
+            batch[key] = torch.tensor([it[key] for it in items], dtype=torch.long)
             continue
         batch[key], batch[f"{key}_lens"] = pad_1d([it[key] for it in items])
     return batch

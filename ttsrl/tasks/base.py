@@ -78,6 +78,9 @@ def get_parser(task: type[Task]) -> argparse.ArgumentParser:
     p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--model_conf", action=NestedDictAction, default={},
                    help="model options: key=value or a YAML mapping")
+    p.add_argument("--init_model", default=None,
+                   help="start from the weights of this model.pt (fine-tuning; the architecture must match); "
+                        "a checkpoint in --exp_dir still takes precedence (resume)")
     task.add_task_args(p)
     add_dataclass_args(p, TrainerConfig, group="trainer")
     return p
@@ -98,6 +101,9 @@ def run_task(task: type[Task], argv: Sequence[str] | None = None) -> dict:
     args = parse_with_config(get_parser(task), argv)
     device, cfg = setup_training(args)
     model = task.build_model(args)
+    if args.init_model:
+        model.load_state_dict(load_checkpoint(args.init_model)["model"])
+        logger.info("initialized from %s", args.init_model)
     logger.info("%s: %.2fM parameters", type(model).__name__, sum(p.numel() for p in model.parameters()) / 1e6)
     train_ds, valid_ds, collate = task.build_datasets(args)
     train = build_loader(train_ds, train_ds.lengths, args.max_tokens, collate, seed=cfg.seed,

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 
 import torch
 
-from ttsrl.data.token_dataset import TokenDataset, collate_tokens
+from ttsrl.data.datadir import read_kv
+from ttsrl.data.token_dataset import PromptedTokenDataset, TokenDataset, collate_tokens, has_prompts
 from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
 from ttsrl.tasks.base import Task
 from ttsrl.text.tokenizer import read_token_list
 from ttsrl.train.trainer import move_to_device
+
+logger = logging.getLogger(__name__)
 
 
 class LMTask(Task):
@@ -29,6 +33,12 @@ class LMTask(Task):
         p.add_argument("--valid_dir", required=True, help="token dir of the validation set")
         p.add_argument("--token_list", required=True, help="the text token list (its size is the text vocabulary)")
         p.add_argument("--speech_vocab_size", type=int, required=True, help="the speech tokenizer's codebook size")
+        p.add_argument("--utt2spk", default=None,
+                       help="utt2spk of the training set: prompts training items with another utterance of their "
+                            "speaker, laid out as zero-shot synthesis reads them (see --prompt_prob)")
+        p.add_argument("--prompt_prob", type=float, default=0.5,
+                       help="share of training items prompted (with --utt2spk); a valid set with prompts "
+                            "(stage 3's prompt_speech.scp) is always read with its prompts")
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> CodecLM:
@@ -38,11 +48,22 @@ class LMTask(Task):
 
     @classmethod
     def build_datasets(cls, args):
-        return TokenDataset(args.train_dir), TokenDataset(args.valid_dir), collate_tokens
+        utt2spk = read_kv(args.utt2spk) if args.utt2spk else None
+        max_len = args.model_conf.get("max_len")
+        train = PromptedTokenDataset(TokenDataset(args.train_dir), utt2spk, args.prompt_prob, args.seed, max_len)
+        valid = PromptedTokenDataset(TokenDataset(args.valid_dir, with_prompt=has_prompts(args.valid_dir)))
+        if utt2spk:
+            logger.info("prompted training: %d of %d items carry a prompt", len(train.partner), len(train))
+        return train, valid, collate_tokens
 
     @staticmethod
-    def compute_loss(model, batch):
-        out = model(batch["text"], batch["text_lens"], batch["speech"], batch["speech_lens"])
+    def _forward(model, batch):
+        return model(batch["text"], batch["text_lens"], batch["speech"], batch["speech_lens"],
+                     batch.get("prompt_lens"))
+
+    @classmethod
+    def compute_loss(cls, model, batch):
+        out = cls._forward(model, batch)
         n = out.mask.sum()
         return out.loss, {"loss": out.loss.detach(), "acc": out.acc.detach(), "weight": n}
 
@@ -54,7 +75,7 @@ class LMTask(Task):
         device = next(model.parameters()).device
         for batch in valid_loader:
             batch = move_to_device(batch, device)
-            out = model(batch["text"], batch["text_lens"], batch["speech"], batch["speech_lens"])
+            out = cls._forward(model, batch)
             n = int(out.mask.sum())
             correct += float(out.acc) * n
             nll += float(out.loss) * n

@@ -211,7 +211,8 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   tok=${dumpdir}/tokens
   log "Stage 4: base TTS: codec LM, flow matching${vocoder:+, vocoder ${vocoder}} (codebook ${vocab})"
   train_model "${expdir}/base/lm" "${lm_config}" ttsrl.bin.train_lm --speech_vocab_size "${vocab}" \
-    --train_dir "${tok}/${train_set}" --valid_dir "${tok}/${valid_set}" --token_list "${tok}/${train_set}/tokens.txt"
+    --train_dir "${tok}/${train_set}" --valid_dir "${tok}/${valid_set}" --token_list "${tok}/${train_set}/tokens.txt" \
+    --utt2spk "${datadir}/${train_set}/utt2spk"
   train_model "${expdir}/base/flow" "${flow_config}" ttsrl.bin.train_flow --speech_vocab_size "${vocab}" \
     --train_dir "${tok}/${train_set}" --train_feats "${dumpdir}/feats/${train_set}/feats.scp" \
     --valid_dir "${tok}/${valid_set}" --valid_feats "${dumpdir}/feats/${valid_set}/feats.scp" \
