@@ -36,7 +36,8 @@ RECIPE = os.path.join(ROOT, "egs", "mini_en", "rl1")
 def get_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recipe_dir", default=RECIPE, help="recipe dir holding data/, dump/ and exp/")
-    p.add_argument("--set", default="dev", help="the sampled set (exp/base/samples/<set>)")
+    p.add_argument("--set", default="dev", help="the sampled set")
+    p.add_argument("--samples_dir", default=None, help="its candidates (default: <recipe_dir>/exp/base/samples/<set>)")
     p.add_argument("--num_candidates", type=int, default=64)
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--flow_n_steps", type=int, default=10, help="NFE of the audio path (the recipe's default)")
@@ -67,7 +68,7 @@ def main(argv=None):
 
     r = args.recipe_dir
     exp = os.path.join(r, "exp")
-    samples = os.path.join(exp, "base", "samples", args.set)
+    samples = args.samples_dir or os.path.join(exp, "base", "samples", args.set)
     cands = read_candidates(samples)
     keys = sorted(cands.keys())[: args.num_candidates]
     if not keys:
