@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     out = lm_kl(load_codec_lm(args.lm), load_codec_lm(args.ref_lm), args.token_dir, args.batch_size,
                 not args.no_prompt)
     if args.train_metrics:
-        out["train_min"] = round(train_minutes(args.train_metrics), 2)
+        out["train_min"] = train_minutes(args.train_metrics)
     if args.results:
         test_set = args.test_set or os.path.basename(os.path.normpath(args.token_dir))
         update_results(args.results, args.model_tag, test_set,
