@@ -60,6 +60,7 @@ setup(
             "ttsrl-train-flow=ttsrl.bin.train_flow:main",
             "ttsrl-train-vocoder=ttsrl.bin.train_vocoder:main",
             "ttsrl-train-asr=ttsrl.bin.train_asr:main",
+            "ttsrl-train-emotion-judge=ttsrl.bin.train_emotion_judge:main",
             "ttsrl-synthesize=ttsrl.bin.synthesize:main",
             "ttsrl-score=ttsrl.bin.score:main",
             "ttsrl-score-all=ttsrl.bin.score_all:main",

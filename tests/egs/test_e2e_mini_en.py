@@ -21,7 +21,7 @@ TINY = [
     "--tokenizer_config", f"{CONF}/tokenizer/tiny.yaml", "--lm_config", f"{CONF}/lm/tiny.yaml",
     "--flow_config", f"{CONF}/flow/tiny.yaml", "--judge_config", f"{CONF}/asr/tiny.yaml",
     "--reward_config", f"{CONF}/reward/tiny.yaml", "--align_config", f"{CONF}/align/tiny.yaml",
-    "--align_set_size", "8", "--align_methods", "dpo speechalign raft coh diffro", "--num_iters", "2",
+    "--align_set_size", "8", "--align_methods", "dpo speechalign raft coh diffro diffro_happy", "--num_iters", "2",
     "--num_candidates", "2", "--sample_args", "--top_k 5 --max_len_ratio 2",
     "--decode_args", "--top_k 5 --max_len_ratio 2 --flow_n_steps 2", "--score_metrics", "wer,cer,sim",
 ]
@@ -57,8 +57,14 @@ def test_every_stage_wrote_its_outputs(recipe):
                  "exp/resynth/decode/test/wav.scp", "exp/judge/model.pt", "exp/RESULTS.md"]:
         assert (recipe / path).exists(), path
     results = json.loads((recipe / "exp/results.json").read_text())
-    for tag in ("ground_truth", "resynth", "base", "dpo", "speechalign_iter1", "speechalign", "raft", "coh", "diffro"):
+    for tag in ("ground_truth", "resynth", "base", "dpo", "speechalign_iter1", "speechalign", "raft", "coh", "diffro",
+                "diffro_happy"):
         assert "cer" in results[tag]["test"], (tag, results)
+        # the audio emotion judge scores every row: its accuracy against utt2emo, the share of each emotion
+        assert "emo_acc" in results[tag]["test"] and "emo_share@happy" in results[tag]["test"], (tag, results)
+    em = json.loads((recipe / "exp/emotion_judge/metrics.json").read_text())
+    assert {"train_acc", "valid_acc", "test_acc"} <= set(em) and "happy" in em["labels"], em
+    assert "--target_emotion happy" in (recipe / "exp/diffro_happy/lm/log/train.log").read_text()
     assert "kl" in results["dpo"]["test"] and "kl" not in results["base"]["test"]
     # the last SpeechAlign iteration's training time includes the first's
     assert results["speechalign"]["test"]["train_min"] > results["speechalign_iter1"]["test"]["train_min"] > 0

@@ -40,6 +40,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge_tag", help="store WER/CER in results.json as wer@<tag> (several judges per set)")
     p.add_argument("--sim", default="resemblyzer", choices=["resemblyzer", "ecapa", "none"])
     p.add_argument("--sim_path", help="local checkpoint of the ecapa speaker model")
+    p.add_argument("--emo_judge", help="emotion judge (model.npz of ttsrl.bin.train_emotion_judge) for metric emo")
     p.add_argument("--lang", default="en", choices=["en", "zh"], help="text normalization (Seed-TTS-Eval)")
     p.add_argument("--strict", action="store_true", help="a missing or unreadable wav is an error")
     p.add_argument("--batch_size", type=int, default=8)
@@ -60,7 +61,8 @@ def main(argv=None) -> int:
     try:
         config = ScoreConfig(
             metrics=tuple(m for m in args.metrics.split(",") if m), judge=args.judge, judge_path=args.judge_path,
-            judge_tag=args.judge_tag, sim=args.sim, sim_path=args.sim_path, lang=args.lang, strict=args.strict,
+            judge_tag=args.judge_tag, sim=args.sim, sim_path=args.sim_path, emo_judge=args.emo_judge,
+            lang=args.lang, strict=args.strict,
             batch_size=args.batch_size, device=args.device,
         )  # fmt: skip
         test_set = load_test_set(data_dir=args.data_dir, seedtts_list=args.seedtts_list)

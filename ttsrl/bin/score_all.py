@@ -8,7 +8,8 @@ For each test set ``<data_root>/<set>``:
   espeak-ng) -> ``<exp_dir>/ground_truth/<set>/score``, and with the second-opinion judge
   (``--second_judge``, WER/CER stored as ``wer@<judge>``) -> ``.../score_<judge>``;
 * every ``<exp_dir>/<model>/decode/<set>/wav.scp`` that exists (stage 8): the same judges
-  with ``--metrics`` (SIM to the prompt, F0 variance, CTC NLL ...) ->
+  with ``--metrics`` (SIM to the prompt, F0 variance, CTC NLL ...; with ``--emo_judge``
+  also the judged emotion, for the ground truth too) ->
   ``<exp_dir>/<model>/decode/<set>/score`` and ``score_<judge>``.
 
 Each output folder gets a ``.done`` marker; a folder whose marker exists is not scored again.
@@ -40,6 +41,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge_path", default=None, help="its checkpoint (ctc: exp/judge/model.pt)")
     p.add_argument("--metrics", default="wer,cer,sim,f0v,nll", help="metrics of decoded models (add dnsmos)")
     p.add_argument("--gt_metrics", default="wer,cer,f0v,nll", help="metrics of the ground truth")
+    p.add_argument("--emo_judge", default=None,
+                   help="emotion judge (model.npz of ttsrl.bin.train_emotion_judge): adds metric emo to both lists")
     p.add_argument("--second_judge", default="pocketsphinx", help="second-opinion ASR judge ('none': skip)")
     p.add_argument("--second_judge_models", default="all",
                    help="model tags the second judge scores besides the ground truth ('all', or space/comma "
@@ -90,7 +93,8 @@ def score_one(data_dir: str, out_dir: str, judge: str, judge_path: str | None, m
     metric_names = tuple(m for m in metrics.replace(" ", ",").split(",") if m)
     config = ScoreConfig(
         metrics=metric_names, judge=judge, judge_path=judge_path, judge_tag=judge_tag,
-        sim="resemblyzer" if "sim" in metric_names else "none", batch_size=args.batch_size, device=args.device,
+        sim="resemblyzer" if "sim" in metric_names else "none", emo_judge=args.emo_judge if "emo" in metric_names
+        else None, batch_size=args.batch_size, device=args.device,
     )  # fmt: skip
     logger.info("scoring %s/%s with %s (%s) -> %s", model_tag, test_set, judge, ",".join(metric_names), out_dir)
     run_scoring(load_test_set(data_dir=data_dir), out_dir, config, wav_scp=wav_scp, results=args.results,
@@ -126,6 +130,8 @@ def run(args: argparse.Namespace) -> None:
     sets = [s for s in args.test_sets.replace(",", " ").split() if s]
     second = None if args.second_judge in ("", "none") else args.second_judge
     per = args.per == "true"
+    if args.emo_judge:  # the ground truth's emo_acc is the emotion judge's own accuracy on the set
+        args.metrics, args.gt_metrics = (m if "emo" in m.split(",") else f"{m},emo" for m in (args.metrics, args.gt_metrics))
     second_models = None if args.second_judge_models == "all" else set(args.second_judge_models.replace(",", " ").split())
     for tset in sets:
         data_dir = os.path.join(args.data_root, tset)

@@ -46,6 +46,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "dnsmos_sig": ("DNSMOS SIG", "{:.2f}"),
     "dnsmos_bak": ("DNSMOS BAK", "{:.2f}"),
     "dnsmos_p808": ("DNSMOS P.808", "{:.2f}"),
+    "emo_acc": ("emotion acc (%)", "{:.1f}"),
+    "emo_share": ("judged emotion (%)", "{:.1f}"),
     "kl": ("KL", "{:.4f}"),
     "train_min": ("align train (min)", "{:.1f}"),
     "n_utts": ("utts", "{:d}"),
@@ -208,7 +210,8 @@ def render_results_md(
     lines += [
         "WER/CER: mean of per-utterance rates x100 (Seed-TTS-Eval); the corpus columns are total errors / "
         "total reference tokens. SIM: cosine of speaker embeddings with the prompt. F0 var: variance of ln F0 "
-        "over voiced frames.",
+        "over voiced frames. Emotion acc: share of utterances the audio emotion judge (trained on the ground truth) "
+        "gives the test set's utt2emo emotion; judged emotion [e]: share it judges as e.",
         "",
     ]
     test_sets = sorted({ts for sets in results.values() for ts in sets})

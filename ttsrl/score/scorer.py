@@ -15,6 +15,10 @@ f0v         variance of ln F0 over voiced frames
 dnsmos      DNSMOS OVRL (and its SIG, BAK, P.808 columns)
 nll         CTC negative log-likelihood of the text per character, from the ``ctc`` judge
             (ARDM-DPO's robustness metric; not in the default set: ``metrics=(..., "nll")``)
+emo         the emotion judged by an audio classifier (``emo_judge``, :mod:`ttsrl.score.emotion`;
+            not in the default set): per utterance ``emo_pred``; summaries ``emo_acc``, the share
+            (%) judged as the data dir's ``utt2emo``, and ``emo_share@<emotion>``, the share (%)
+            judged as each emotion (emotion control moves it toward its target)
 ==========  ==============================================================================
 
 A missing hypothesis wav is counted in ``n_missing`` and listed (result.json, missing.txt
@@ -53,6 +57,7 @@ logger = logging.getLogger(__name__)
 SCORE_METRICS = ("wer", "cer", "sim", "f0v", "dnsmos")
 ASR_METRICS = ("wer", "cer")
 JUDGE_METRICS = ("nll",)  # need a judge with ctc_nll (the ctc judge), so they are not in the default set
+EMO_METRICS = ("emo",)  # needs a trained emotion judge (emo_judge), so not in the default set
 SAMPLE_RATE = 16000  # every judge works at 16 kHz; audio is resampled once on loading
 
 Spec = tuple[str, "tuple[float, float] | None"]  # (wav.scp value, segment)
@@ -72,6 +77,7 @@ class ScoreConfig:
     judge_tag: str | None = None  # results.json names become wer@<tag>, cer@<tag>
     sim: str = "resemblyzer"  # or "none"
     sim_path: str | None = None
+    emo_judge: str | None = None  # model.npz of ttsrl.bin.train_emotion_judge (metric emo)
     lang: str = "en"
     strict: bool = False
     batch_size: int = 8
@@ -79,11 +85,12 @@ class ScoreConfig:
 
     def __post_init__(self) -> None:
         self.metrics = tuple(self.metrics)
-        unknown = [m for m in self.metrics if m not in SCORE_METRICS + JUDGE_METRICS]
+        known = SCORE_METRICS + JUDGE_METRICS + EMO_METRICS
+        unknown = [m for m in self.metrics if m not in known]
         if unknown or not self.metrics:
-            raise ScoreError(
-                f"unknown metric(s) {unknown} (choose from {', '.join(SCORE_METRICS + JUDGE_METRICS)})"
-            )
+            raise ScoreError(f"unknown metric(s) {unknown} (choose from {', '.join(known)})")
+        if "emo" in self.metrics and not self.emo_judge:
+            raise ScoreError("metric emo needs an emotion judge: --emo_judge exp/emotion_judge/model.npz")
         if self.sim == "none" and "sim" in self.metrics:
             self.metrics = tuple(m for m in self.metrics if m != "sim")
 
@@ -94,6 +101,7 @@ class EvalItem:
     text: str
     prompt: Spec | None = None
     audio: Spec | None = None  # the test set's own (ground-truth) audio
+    emotion: str | None = None  # utt2emo of a data dir (the emo_acc target)
 
 
 @dataclass
@@ -126,6 +134,7 @@ def load_test_set(data_dir: str | None = None, seedtts_list: str | None = None) 
     if not d.text:
         raise DataDirError(f"{data_dir}: no text file (the references of WER/CER)")
     prompts = d.extra.get("prompt.scp", {})
+    emotions = d.labels.get("utt2emo", {})
     items = []
     for utt in d.utts:
         if utt not in d.text:
@@ -135,7 +144,8 @@ def load_test_set(data_dir: str | None = None, seedtts_list: str | None = None) 
             audio = d.audio_spec(utt) if d.wav_scp else None
         except KeyError:
             pass
-        items.append(EvalItem(utt, d.text[utt], (prompts[utt], None) if utt in prompts else None, audio))
+        items.append(EvalItem(utt, d.text[utt], (prompts[utt], None) if utt in prompts else None, audio,
+                              emotions.get(utt)))
     return EvalSet(data_dir, items, "prompt.scp" if prompts else None)
 
 
@@ -208,7 +218,7 @@ class Scorer:
 
     def __init__(self, config: ScoreConfig):
         self.config = config
-        self.judge = self.sim = self.dnsmos = None
+        self.judge = self.sim = self.dnsmos = self.emo = None
         if any(m in config.metrics for m in ASR_METRICS + JUDGE_METRICS):
             from ttsrl.score.asr import build_asr_judge
 
@@ -232,6 +242,10 @@ class Scorer:
             from ttsrl.score.quality import DNSMOS
 
             self.dnsmos = DNSMOS()
+        if "emo" in config.metrics:
+            from ttsrl.score.emotion import EmotionJudge
+
+            self.emo = EmotionJudge.load(config.emo_judge)
 
     def _sim_references(self, test_set: EvalSet, hyp: Hypotheses) -> tuple[dict[str, Spec], str | None]:
         if self.sim is None:
@@ -303,6 +317,8 @@ class Scorer:
                     mos = self.dnsmos.score(wav, SAMPLE_RATE)
                     row["dnsmos"] = mos["ovrl"]
                     row.update({f"dnsmos_{k}": mos[k] for k in ("sig", "bak", "p808")})
+                if self.emo is not None:
+                    self._emotion(wav, it, row)
                 rows.append(row)
             bar.update(len(chunk))
         bar.close()
@@ -324,6 +340,15 @@ class Scorer:
             return None
         return self.sim.cosine(self.sim.embed(wav, SAMPLE_RATE), cache[ref])
 
+    def _emotion(self, wav: np.ndarray, it: EvalItem, row: dict) -> None:
+        try:
+            row["emo_pred"] = self.emo.predict_wavs([wav], SAMPLE_RATE)[0]
+        except ValueError as e:  # too short to classify: counted as not judged
+            row["note"] = f"emo: {e}"
+            return
+        if it.emotion is not None:
+            row["emo_ok"] = 100.0 * (row["emo_pred"] == it.emotion)
+
     def _summary(
         self, rows: list[dict], n_utts: int, missing: dict[str, str], ref_source: str | None
     ) -> dict:
@@ -336,10 +361,16 @@ class Scorer:
                 metrics.update(summarize(werc, "wer"))
             if "cer" in self.config.metrics:
                 metrics.update(summarize(cerc, "cer"))
-        for name in ("sim", "f0v", "nll", "dnsmos", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"):
-            value = _nanmean([r.get(name) for r in ok])
+        for name, key in (("sim", "sim"), ("f0v", "f0v"), ("nll", "nll"), ("dnsmos", "dnsmos"),
+                          ("dnsmos_sig", "dnsmos_sig"), ("dnsmos_bak", "dnsmos_bak"),
+                          ("dnsmos_p808", "dnsmos_p808"), ("emo_acc", "emo_ok")):
+            value = _nanmean([r.get(key) for r in ok])
             if value is not None:
                 metrics[name] = value
+        judged = [r["emo_pred"] for r in ok if "emo_pred" in r]
+        if self.emo is not None and judged:
+            for label in self.emo.labels:
+                metrics[f"emo_share@{label}"] = 100.0 * judged.count(label) / len(judged)
         return {"metrics": metrics, "missing": missing, "sim_reference": ref_source}
 
 
@@ -355,7 +386,7 @@ def write_outputs(out_dir: str, rows: list[dict], result: dict) -> None:
     """``per_utt.tsv``, ``result.json`` and (when any) ``missing.txt`` in ``out_dir``."""
     os.makedirs(out_dir, exist_ok=True)
     cols = ["utt", "status", "ref", "hyp", "wer", "cer", "sim", "f0v", "nll", "dnsmos", "dnsmos_sig", "dnsmos_bak",
-            "dnsmos_p808", "note"]  # fmt: skip
+            "dnsmos_p808", "emo_pred", "emo_ok", "note"]  # fmt: skip
     cols = [c for c in cols if c in ("utt", "status", "ref", "note") or any(c in r for r in rows)]
     lines = ["\t".join(cols)] + ["\t".join(_tsv_cell(r.get(c)) for c in cols) for r in rows]
     atomic_write_text(os.path.join(out_dir, "per_utt.tsv"), "\n".join(lines) + "\n")
@@ -437,7 +468,7 @@ def _log_summary(result: dict, config: ScoreConfig) -> None:
         if name in m:
             logger.info("%s %s = %.2f %% (mean of %d utterances; corpus %.2f %%) [%s]",
                         tag, name, m[name], scored, m[f"{name}_corpus"], config.judge)  # fmt: skip
-    for name in ("sim", "f0v", "nll", "dnsmos"):
+    for name in ("sim", "f0v", "nll", "dnsmos", "emo_acc"):
         if name in m:
             logger.info("%s %s = %.4f", tag, name, m[name])
     logger.info("%s n_utts = %d, n_missing = %d", tag, m["n_utts"], m["n_missing"])

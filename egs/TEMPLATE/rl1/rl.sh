@@ -26,7 +26,9 @@
 #   --test_sets "A B"            sets to decode and score (default "test")
 #   --local_data_opts "..."      options passed to local/data.sh
 #   --align_methods "M ..."      alignment methods of stage 7, each a model tag of stages 8-9
-#                                (default dpo; any of: dpo speechalign raft coh diffro)
+#                                (default dpo; any of: dpo speechalign raft coh diffro; diffro_<emotion>, e.g.
+#                                diffro_happy, is DiffRO with that target emotion for every utterance: emotion
+#                                control, judged by stage 9's emotion judge as the share of that emotion)
 #   --align_method M             the same for one method
 #   --align_set_size N           training texts sampled for alignment: a prompted subset of train_set,
 #                                data/<train_set>_align (default 300)
@@ -49,7 +51,9 @@
 #   --tokenizer_args "..."       more options for ttsrl.bin.train_tokenizer (e.g. "--max_steps 500")
 #   --judge_config FILE          CTC judge ASR config of stage 9 (default ${MAIN_ROOT}/conf/asr/small.yaml)
 #   --judge_args "..."           more options for ttsrl.bin.train_asr (e.g. "--max_steps 500")
-#   --score_metrics "A,B"        stage 9 metrics of decoded models (default wer,cer,sim,f0v,nll; add dnsmos)
+#   --score_metrics "A,B"        stage 9 metrics of decoded models (default wer,cer,sim,f0v,nll,dnsmos)
+#   --emotion_judge true|false   stage 9: train an audio emotion classifier on the ground truth (needs utt2emo)
+#                                and add the judged emotion to the scores (default true)
 #   --second_judge NAME          stage 9 second-opinion ASR judge (default pocketsphinx; none: skip)
 #   --second_judge_models "..."  models it scores besides the ground truth (default base; all: every model)
 # A stage whose .done marker exists is skipped; delete the marker (or the folder) to redo it.
@@ -93,7 +97,8 @@ num_candidates=4        # stage 5: candidates per (prompt, text)
 sample_args="--top_k 50" # stage 5: sampling options of ttsrl.bin.sample_lm
 decode_models=""        # stage 8: models to synthesize the test sets with (empty: resynth base + align methods)
 decode_args="--top_k 50 --flow_n_steps 10" # stage 8: options of ttsrl.bin.synthesize
-score_metrics="wer,cer,sim,f0v,nll"  # stage 9: metrics of decoded models (dnsmos optional)
+score_metrics="wer,cer,sim,f0v,nll,dnsmos"  # stage 9: metrics of decoded models
+emotion_judge=true      # stage 9: audio emotion classifier trained on the ground truth (when utt2emo exists)
 second_judge=pocketsphinx  # stage 9: second-opinion ASR judge (none: skip)
 second_judge_models=base   # stage 9: models it scores besides the ground truth (all: every model; 1-3 s/utt)
 datadir=data
@@ -283,12 +288,18 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
       dpo|coh|diffro) pmode=best_worst ;;
       speechalign) pmode=golden ;;
       raft|bon) pmode=best ;;
-      *) echo "$0: unknown --align_methods entry '${method}' (dpo speechalign raft bon coh diffro)" >&2; exit 1 ;;
+      diffro_*) pmode=best_worst ;;  # DiffRO toward one target emotion
+      *) echo "$0: unknown --align_methods entry '${method}' (dpo speechalign raft bon coh diffro diffro_<emotion>)" >&2
+         exit 1 ;;
     esac
-    conf=${align_config:-${MAIN_ROOT}/conf/align/${method/bon/raft}.yaml}
-    common=(--method "${method}" --token_dir "${tok}/${align_set}" --valid_token_dir "${tok}/${valid_set}"
+    algo=${method%%_*}
+    algo=${algo/bon/raft}
+    conf=${align_config:-${MAIN_ROOT}/conf/align/${algo}.yaml}
+    common=(--method "${method/diffro_*/diffro}" --token_dir "${tok}/${align_set}"
+            --valid_token_dir "${tok}/${valid_set}"
             --valid_pairs "${expdir}/base/samples/${valid_set}/pairs/${pmode}/pairs.jsonl")
-    [ "${method}" = diffro ] && common+=(--reward_model "${expdir}/reward")
+    [ "${algo}" = diffro ] && common+=(--reward_model "${expdir}/reward")
+    [[ ${method} == diffro_* ]] && common+=(--target_emotion "${method#diffro_}")
     if [ "${method}" = speechalign ]; then
       # iterative DPO: golden tokens chosen, the current policy's samples rejected; iteration k samples
       # the align set with iteration k-1 (iteration 1 uses stage 5's base samples)
@@ -342,11 +353,23 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
     --train_data_dir "${datadir}/${train_set}" --train_feats_dir "${dumpdir}/feats/${train_set}" \
     --valid_data_dir "${datadir}/${valid_set}" --valid_feats_dir "${dumpdir}/feats/${valid_set}" \
     --stats_files "${dumpdir}/feats/${train_set}/split${nj}"/*/stats.npz
+  emo=()
+  if [ "${emotion_judge}" = true ] && [ -f "${datadir}/${train_set}/utt2emo" ]; then
+    edir=${expdir}/emotion_judge
+    if [ ! -f "${edir}/.done" ]; then
+      log "Stage 9: the emotion judge (audio features, trained on ground-truth audio only) -> ${edir}"
+      ${decode_cmd} "${edir}/log/train.log" python -m ttsrl.bin.train_emotion_judge \
+        --train_data_dir "${datadir}/${train_set}" --valid_data_dir "${datadir}/${valid_set}" \
+        --test_data_dirs "$(for s in ${test_sets}; do printf '%s ' "${datadir}/${s}"; done)" --out_dir "${edir}"
+      touch "${edir}/.done"
+    fi
+    emo=(--emo_judge "${edir}/model.npz")
+  fi
   log "Stage 9: scoring the ground truth and every decoded model of: ${test_sets}"
   ${decode_cmd} "${expdir}/log/score_all.log" python -m ttsrl.bin.score_all --data_root "${datadir}" \
     --exp_dir "${expdir}" --test_sets "${test_sets}" --judge ctc --judge_path "${jdir}/model.pt" \
     --metrics "${score_metrics}" --results "${expdir}/results.json" --second_judge "${second_judge}" \
-    --second_judge_models "${second_judge_models}"
+    --second_judge_models "${second_judge_models}" "${emo[@]}"
   mkdir -p "${expdir}/log"
   for model in ${decode_models}; do  # kl to the base LM and alignment training time of each aligned LM
     { [ "${model}" != base ] && [ -f "${expdir}/${model}/lm/model.pt" ]; } || continue
