@@ -4,7 +4,11 @@
 Both models have the same depth, width, heads, feed-forward size and vocabulary (a GPT-2 built
 from our CodecLM config); both sample with top-k from the same batch of prefixes for the same
 number of new tokens, in one process on this machine. Also reports our sampler without its
-KV cache. The last line is one JSON object: ours/peer in tokens/s and ratio = ours / peer.
+KV cache, and a second workload with rows of different lengths (texts from a quarter of
+``--prefix`` to all of it, each row ending at its own length bound as TTS candidates do):
+there our sampler drops finished rows from the batch while generate() computes every row
+until the longest ends; both count only the rows' own tokens (``*_varlen``). The last line is
+one JSON object: ours/peer in tokens/s and ratio = ours / peer of the equal-length workload.
 
 Usage: python bench/sample_throughput.py [--batch 8] [--prefix 64] [--new 200] [--repeats 3]
 """
@@ -61,6 +65,14 @@ def main(argv=None):
         out = sample(ours, text, lens, SamplingConfig(**{**scfg.__dict__, "use_cache": use_cache}))
         assert all(len(t) == L for t in out.tokens), [len(t) for t in out.tokens]
 
+    # rows of different lengths: row i ends after ratio * var_lens[i] - 1 tokens (<eos> forced at the bound)
+    var_lens = torch.linspace(P / 4, P, B).round().long()
+    var_tokens = int(((var_lens.float() * ratio).ceil().long() - 1).clamp(max=L).sum())
+
+    def run_ours_varlen():
+        out = sample(ours, text, var_lens, scfg)
+        assert sum(len(t) for t in out.tokens) == var_tokens, [len(t) for t in out.tokens]
+
     def run_peer():
         with torch.inference_mode():
             out = peer.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, top_k=args.top_k,
@@ -71,6 +83,7 @@ def main(argv=None):
     t_ours = median_time(run_ours, args.repeats)
     t_peer = median_time(run_peer, args.repeats)
     t_nocache = median_time(lambda: run_ours(use_cache=False), 1)
+    t_ours_var = median_time(run_ours_varlen, args.repeats)  # generate() runs the same as run_peer: t_peer
     tok = B * L
     result = {
         "bench": "sample_throughput",
@@ -80,6 +93,9 @@ def main(argv=None):
         "ratio": round(t_peer / t_ours, 2),
         "ours_no_cache": round(tok / t_nocache, 1),
         "cache_speedup": round(t_nocache / t_ours, 2),
+        "ours_varlen": round(var_tokens / t_ours_var, 1),
+        "peer_varlen": round(var_tokens / t_peer, 1),
+        "ratio_varlen": round(t_peer / t_ours_var, 2),
         "peer_name": "transformers GPT2LMHeadModel.generate",
         "params_ours": ours.num_params(),
         "params_peer": sum(p.numel() for p in peer.parameters()),
@@ -87,7 +103,8 @@ def main(argv=None):
         "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
     }
     print(f"ours (KV cache): {result['ours']} tok/s | ours (no cache): {result['ours_no_cache']} tok/s | "
-          f"transformers generate: {result['peer']} tok/s")
+          f"transformers generate: {result['peer']} tok/s | rows of different lengths: ours "
+          f"{result['ours_varlen']} vs generate {result['peer_varlen']} tok/s")
     print(json.dumps(result))
 
 

@@ -1,4 +1,5 @@
 """Sampler: determinism, cache == no cache, log-probs == teacher forcing, filters, length bounds."""
+import pytest
 import torch
 
 from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
@@ -37,9 +38,10 @@ def test_cache_equals_no_cache():
     assert torch.allclose(a.logprobs, b.logprobs, atol=1e-4)
 
 
-def test_logprobs_match_teacher_forced_pass_with_prompt():
+@pytest.mark.parametrize("compact", [True, False])
+def test_logprobs_match_teacher_forced_pass_with_prompt(compact):
     m = tiny()
-    out = run(m, top_k=0)
+    out = run(m, top_k=0, compact=compact)
     for i, toks in enumerate(out.tokens):
         r = i // 3
         sp = torch.cat([PROMPT[r, : PLENS[r]], toks])[None]
@@ -57,6 +59,18 @@ def test_length_bounds():
     for toks, n, fin in zip(out.tokens, tgt, out.finished, strict=True):
         assert n * 1.0 <= len(toks) <= 2 * n
         assert fin or len(toks) == 2 * n - 1
+
+
+def test_finished_rows_leave_the_batch():
+    m = tiny()
+    sizes, step = [], m.decode_step
+    m.decode_step = lambda tok, pos, cache: (sizes.append((tok.shape[0], cache.k.shape[1])), step(tok, pos, cache))[1]
+    out = run(m, max_len_ratio=4.0, min_len_ratio=4.0)  # <eos> forced at 16 for the first text's rows, 8 for the second's
+    assert [len(t) for t in out.tokens] == [15, 15, 15, 7, 7, 7]
+    assert sizes[0] == (6, 6) and sizes[-1] == (3, 3)  # the second text's three rows left the batch and the cache
+    sizes.clear()
+    out = run(m, max_len_ratio=4.0, min_len_ratio=4.0, compact=False)
+    assert [len(t) for t in out.tokens] == [15, 15, 15, 7, 7, 7] and set(sizes) == {(6, 6)}
 
 
 def test_repetition_guard_limits_runs():

@@ -67,6 +67,10 @@ class KVCache:
         self.key_mask = torch.zeros(batch, max_len, dtype=torch.bool, device=device)
         self.length = 0
 
+    def keep_rows(self, keep: torch.Tensor) -> None:
+        """Keeps the batch rows where ``keep`` (B,) is True (finished rows leave the batch)."""
+        self.k, self.v, self.key_mask = self.k[:, keep], self.v[:, keep], self.key_mask[keep]
+
 
 class SelfAttention(nn.Module):
     def __init__(self, cfg: CodecLMConfig):

@@ -5,6 +5,8 @@ temperature filter the distribution; a repetition guard (after CosyVoice 2's
 repetition-aware sampling) redraws from the unfiltered distribution without the drawn token
 when that token already filled its recent window; <eos> is suppressed before `min_len` and forced at `max_len`, both
 proportional to the number of target text tokens. The same seed gives the same samples.
+Rows that finished leave the batch (``compact``) once a quarter of the rows being computed are
+done, so candidates of different lengths do not keep computing padding until the longest ends.
 
 Usage::
 
@@ -55,6 +57,7 @@ class SamplingConfig:
     rep_max: int = 0  # ... and resample from the full distribution if the token occurs this often (0 = off)
     seed: int = 0
     use_cache: bool = True
+    compact: bool = True  # drop finished rows from the computed batch (and the KV cache)
 
 
 @dataclass
@@ -153,28 +156,36 @@ def sample(
         last = valid.shape[1] - 1 - valid.flip(1).long().argmax(1)  # last real column per row
         h_last = h[torch.arange(B, device=dev), last]
         n_valid = valid.sum(1)
+    rows = torch.arange(B, device=dev)  # the rows being computed (all of them until some finish)
     for t in range(steps):
         if not cfg.use_cache:
-            seq = torch.cat([x, model.embed_speech(out[:, :t])], 1)
-            seq_valid = torch.cat([valid, torch.ones(B, t, dtype=torch.bool, device=dev)], 1)
+            seq = torch.cat([x[rows], model.embed_speech(out[rows, :t])], 1)
+            seq_valid = torch.cat([valid[rows], torch.ones(len(rows), t, dtype=torch.bool, device=dev)], 1)
             h = model._run(seq, seq_valid)
             last = seq_valid.shape[1] - 1 - seq_valid.flip(1).long().argmax(1)
-            h_last = h[torch.arange(B, device=dev), last]
-        raw = model.head(h_last).float()  # (B, V + 1)
+            h_last = h[torch.arange(len(rows), device=dev), last]
+        raw = model.head(h_last).float()  # (rows, V + 1)
         logits = raw.clone()
-        logits[:, eos] = torch.where(t < min_new, float("-inf"), raw[:, eos])
-        tok = _draw(logits, cfg, out[:, :t], gen)
-        force_eos = (t >= max_new - 1) & ~done
+        logits[:, eos] = torch.where(t < min_new[rows], float("-inf"), raw[:, eos])
+        tok = _draw(logits, cfg, out[rows, :t], gen)
+        was_done = done[rows]
+        force_eos = (t >= max_new[rows] - 1) & ~was_done
         forced = force_eos & (tok != eos)
-        truncated |= forced
-        tok = torch.where(force_eos | done, eos, tok)
+        truncated[rows] |= forced
+        tok = torch.where(force_eos | was_done, eos, tok)
         lp = torch.log_softmax(raw, -1).gather(1, tok[:, None]).squeeze(1)
-        logprobs += torch.where(done | forced, 0.0, lp)
-        out[:, t] = tok
-        lengths += (~done & (tok != eos)).long()
-        done = done | (tok == eos)
+        logprobs[rows] += torch.where(was_done | forced, 0.0, lp)
+        out[rows, t] = tok
+        lengths[rows] += (~was_done & (tok != eos)).long()
+        done[rows] = was_done | (tok == eos)
         if bool(done.all()):
             break
+        keep = ~done[rows]
+        if cfg.compact and 4 * int(keep.sum()) <= 3 * len(rows):  # a quarter finished: drop them
+            rows, tok = rows[keep], tok[keep]
+            if cfg.use_cache:
+                cache.keep_rows(keep)
+                n_valid = n_valid[keep]
         if cfg.use_cache:
             h_last = model.decode_step(tok, n_valid, cache)
             n_valid = n_valid + 1
