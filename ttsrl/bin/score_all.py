@@ -93,8 +93,8 @@ def score_one(data_dir: str, out_dir: str, judge: str, judge_path: str | None, m
     metric_names = tuple(m for m in metrics.replace(" ", ",").split(",") if m)
     config = ScoreConfig(
         metrics=metric_names, judge=judge, judge_path=judge_path, judge_tag=judge_tag,
-        sim="resemblyzer" if "sim" in metric_names else "none", emo_judge=args.emo_judge if "emo" in metric_names
-        else None, batch_size=args.batch_size, device=args.device,
+        sim="resemblyzer" if "sim" in metric_names else "none", emo_judge=args.emo_judge,
+        batch_size=args.batch_size, device=args.device,
     )  # fmt: skip
     logger.info("scoring %s/%s with %s (%s) -> %s", model_tag, test_set, judge, ",".join(metric_names), out_dir)
     run_scoring(load_test_set(data_dir=data_dir), out_dir, config, wav_scp=wav_scp, results=args.results,

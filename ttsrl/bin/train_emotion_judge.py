@@ -21,6 +21,7 @@ import numpy as np
 
 from ttsrl.data.audio import AudioError, load_audio
 from ttsrl.data.datadir import DataDir, DataDirError
+from ttsrl.feats.mel import MelConfig, MelExtractor
 from ttsrl.score.asr import JUDGE_SAMPLE_RATE
 from ttsrl.score.emotion import EmotionJudge, emotion_features
 from ttsrl.utils.fileio import atomic_path, atomic_write_text
@@ -57,13 +58,13 @@ def load_set(data_dir: str, cache: str | None = None, max_utts: int = 0, seed: i
             return z["feats"], [emo[u] for u in utts], utts
     from tqdm import tqdm
 
-    feats = []
+    feats, mel = [], MelExtractor(MelConfig(sample_rate=JUDGE_SAMPLE_RATE))
     for utt in tqdm(utts, desc=f"emotion features {os.path.basename(os.path.normpath(data_dir))}", unit="utt",
                     dynamic_ncols=True):
         path, seg = d.audio_spec(utt)
         try:
             wav, _ = load_audio(path, sample_rate=JUDGE_SAMPLE_RATE, segment=seg)
-            feats.append(emotion_features(wav, JUDGE_SAMPLE_RATE))
+            feats.append(emotion_features(wav, JUDGE_SAMPLE_RATE, mel))
         except (AudioError, ValueError) as e:
             raise DataDirError(f"{data_dir}: utterance '{utt}': {e}") from None
     feats = np.stack(feats)
@@ -73,8 +74,8 @@ def load_set(data_dir: str, cache: str | None = None, max_utts: int = 0, seed: i
     return feats, [emo[u] for u in utts], utts
 
 
-def accuracy(judge: EmotionJudge, feats: np.ndarray, labels: list[str]) -> float:
-    return float(np.mean([p == t for p, t in zip(judge.predict(feats), labels, strict=True)]))
+def accuracy(predicted: list[str], labels: list[str]) -> float:
+    return float(np.mean([p == t for p, t in zip(predicted, labels, strict=True)]))
 
 
 def main(argv=None):
@@ -90,11 +91,11 @@ def main(argv=None):
         raise SystemExit(f"{args.valid_data_dir}/utt2emo: emotions {unknown} are not in the training set")
     pred = judge.predict(vx)
     confusion = [[sum(1 for p, t in zip(pred, vy, strict=True) if t == a and p == b) for b in judge.labels] for a in judge.labels]
-    metrics = {"labels": judge.labels, "train_acc": accuracy(judge, x, y), "valid_acc": accuracy(judge, vx, vy),
+    metrics = {"labels": judge.labels, "train_acc": accuracy(judge.predict(x), y), "valid_acc": accuracy(pred, vy),
                "valid_confusion": confusion, "train_utts": len(y), "valid_utts": len(vy)}
     for d in args.test_data_dirs.split():
         tx, ty, _ = load_set(d, cache(d))
-        metrics[f"{os.path.basename(os.path.normpath(d))}_acc"] = accuracy(judge, tx, ty)
+        metrics[f"{os.path.basename(os.path.normpath(d))}_acc"] = accuracy(judge.predict(tx), ty)
     judge.save(os.path.join(args.out_dir, "model.npz"))
     atomic_write_text(os.path.join(args.out_dir, "metrics.json"), json.dumps(metrics, indent=2) + "\n")
     logger.info("emotion judge: %s", json.dumps({k: v for k, v in metrics.items() if k.endswith("acc")}))

@@ -43,8 +43,12 @@ SPEECH_RANGE_DB = 50.0  # frames quieter than the loudest one by more than this 
 _LN10_OVER_20 = np.log(10.0) / 20.0  # dB -> natural-log magnitude
 
 
-def emotion_features(wav: np.ndarray, sr: int, mel: MelExtractor | None = None) -> np.ndarray:
-    """The feature vector ``(3 * n_mels + 4,)`` float32 of one utterance (see the module doc)."""
+def emotion_features(wav: np.ndarray, sr: int, mel: MelExtractor | None = None,
+                     f0: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """The feature vector ``(3 * n_mels + 4,)`` float32 of one utterance (see the module doc).
+
+    ``f0``: the ``compute_f0`` track of the 16 kHz audio when the caller already has it.
+    """
     x = resample(np.asarray(wav, dtype=np.float32).reshape(-1), sr, JUDGE_SAMPLE_RATE)
     if x.size < 400:  # under 25 ms there is nothing to classify
         raise ValueError(f"emotion_features: {x.size} samples at {JUDGE_SAMPLE_RATE} Hz is too short")
@@ -55,7 +59,7 @@ def emotion_features(wav: np.ndarray, sr: int, mel: MelExtractor | None = None) 
     speech = frame_level >= frame_level.max() - SPEECH_RANGE_DB * _LN10_OVER_20
     m = logmel[:, speech]
     delta = np.abs(np.diff(m, axis=1)).mean(1) if m.shape[1] > 1 else np.zeros(m.shape[0])
-    f0, voiced = compute_f0(x.astype(np.float64), JUDGE_SAMPLE_RATE, hop_length=mel.config.hop_length)
+    f0, voiced = f0 or compute_f0(x, JUDGE_SAMPLE_RATE, hop_length=mel.config.hop_length)
     n = min(len(voiced), len(speech))
     voiced = voiced[:n] & speech[:n]
     if voiced.sum() >= 2:

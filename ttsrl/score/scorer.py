@@ -309,16 +309,19 @@ class Scorer:
                     row["wer"], row["cer"] = 100 * row["_werc"].rate, 100 * row["_cerc"].rate
                 if self.sim is not None and it.utt in refs:
                     row["sim"] = self._similarity(wav, refs[it.utt], ref_cache, row)
-                if "f0v" in cfg.metrics:
-                    from ttsrl.score.quality import f0_variance
+                f0 = None  # one F0 track for F0 variance and the emotion judge
+                if "f0v" in cfg.metrics or self.emo is not None:
+                    from ttsrl.feats.f0 import compute_f0, f0_variance_from_f0
 
-                    row["f0v"] = f0_variance(wav, SAMPLE_RATE)
+                    f0 = compute_f0(wav, SAMPLE_RATE)
+                if "f0v" in cfg.metrics:
+                    row["f0v"] = f0_variance_from_f0(*f0)
                 if self.dnsmos is not None:
                     mos = self.dnsmos.score(wav, SAMPLE_RATE)
                     row["dnsmos"] = mos["ovrl"]
                     row.update({f"dnsmos_{k}": mos[k] for k in ("sig", "bak", "p808")})
                 if self.emo is not None:
-                    self._emotion(wav, it, row)
+                    self._emotion(wav, f0, it, row)
                 rows.append(row)
             bar.update(len(chunk))
         bar.close()
@@ -340,9 +343,11 @@ class Scorer:
             return None
         return self.sim.cosine(self.sim.embed(wav, SAMPLE_RATE), cache[ref])
 
-    def _emotion(self, wav: np.ndarray, it: EvalItem, row: dict) -> None:
+    def _emotion(self, wav: np.ndarray, f0: tuple[np.ndarray, np.ndarray], it: EvalItem, row: dict) -> None:
+        from ttsrl.score.emotion import emotion_features
+
         try:
-            row["emo_pred"] = self.emo.predict_wavs([wav], SAMPLE_RATE)[0]
+            row["emo_pred"] = self.emo.predict(emotion_features(wav, SAMPLE_RATE, self.emo.mel, f0)[None])[0]
         except ValueError as e:  # too short to classify: counted as not judged
             row["note"] = f"emo: {e}"
             return
@@ -361,12 +366,13 @@ class Scorer:
                 metrics.update(summarize(werc, "wer"))
             if "cer" in self.config.metrics:
                 metrics.update(summarize(cerc, "cer"))
-        for name, key in (("sim", "sim"), ("f0v", "f0v"), ("nll", "nll"), ("dnsmos", "dnsmos"),
-                          ("dnsmos_sig", "dnsmos_sig"), ("dnsmos_bak", "dnsmos_bak"),
-                          ("dnsmos_p808", "dnsmos_p808"), ("emo_acc", "emo_ok")):
-            value = _nanmean([r.get(key) for r in ok])
+        for name in ("sim", "f0v", "nll", "dnsmos", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"):
+            value = _nanmean([r.get(name) for r in ok])
             if value is not None:
                 metrics[name] = value
+        emo_acc = _nanmean([r.get("emo_ok") for r in ok])
+        if emo_acc is not None:
+            metrics["emo_acc"] = emo_acc
         judged = [r["emo_pred"] for r in ok if "emo_pred" in r]
         if self.emo is not None and judged:
             for label in self.emo.labels:

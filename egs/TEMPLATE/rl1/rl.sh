@@ -285,18 +285,15 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
   for method in ${align_methods}; do
     # which pairs each method learns from (stage 6 wrote every mode)
     case ${method} in
-      dpo|coh|diffro) pmode=best_worst ;;
+      dpo|coh|diffro|diffro_*) pmode=best_worst ;;  # diffro_<emotion>: DiffRO toward one target emotion
       speechalign) pmode=golden ;;
       raft|bon) pmode=best ;;
-      diffro_*) pmode=best_worst ;;  # DiffRO toward one target emotion
       *) echo "$0: unknown --align_methods entry '${method}' (dpo speechalign raft bon coh diffro diffro_<emotion>)" >&2
          exit 1 ;;
     esac
-    algo=${method%%_*}
-    algo=${algo/bon/raft}
-    conf=${align_config:-${MAIN_ROOT}/conf/align/${algo}.yaml}
-    common=(--method "${method/diffro_*/diffro}" --token_dir "${tok}/${align_set}"
-            --valid_token_dir "${tok}/${valid_set}"
+    algo=${method%%_*}  # the method of ttsrl.bin.train_align (diffro_happy -> diffro)
+    conf=${align_config:-${MAIN_ROOT}/conf/align/${algo/bon/raft}.yaml}
+    common=(--method "${algo}" --token_dir "${tok}/${align_set}" --valid_token_dir "${tok}/${valid_set}"
             --valid_pairs "${expdir}/base/samples/${valid_set}/pairs/${pmode}/pairs.jsonl")
     [ "${algo}" = diffro ] && common+=(--reward_model "${expdir}/reward")
     [[ ${method} == diffro_* ]] && common+=(--target_emotion "${method#diffro_}")
