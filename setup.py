@@ -66,6 +66,7 @@ setup(
             "ttsrl-score-all=ttsrl.bin.score_all:main",
             "ttsrl-make-report=ttsrl.bin.make_report:main",
             "ttsrl-train-reward=ttsrl.bin.train_reward:main",
+            "ttsrl-eval-reward=ttsrl.bin.eval_reward:main",
             "ttsrl-score-candidates=ttsrl.bin.score_candidates:main",
             "ttsrl-make-pairs=ttsrl.bin.make_pairs:main",
             "ttsrl-lm-kl=ttsrl.bin.lm_kl:main",

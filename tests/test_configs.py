@@ -71,7 +71,7 @@ def build_asr(conf, tmp_path):
     return ASRTask.build_model(args)
 
 
-def build_tokenizer(conf, tmp_path):
+def build_tokenizer(conf, tmp_path, vocab_size=30):
     from ttsrl.bin.train_tokenizer import get_parser as tokenizer_parser
     from ttsrl.models.speech_tokenizer import SPEECH_TOKENIZERS
 
@@ -79,7 +79,7 @@ def build_tokenizer(conf, tmp_path):
         "--config", str(conf), "--exp_dir", str(tmp_path), "--train_data_dir", "x", "--train_feats_dir", "x",
         "--valid_data_dir", "x", "--valid_feats_dir", "x"])
     dataclass_from_args(TrainerConfig, args)
-    return SPEECH_TOKENIZERS.build(args.model, {**args.model_conf, "vocab_size": 30})
+    return SPEECH_TOKENIZERS.build(args.model, {**args.model_conf, "vocab_size": vocab_size})
 
 
 def build_reward(conf, tmp_path):
@@ -95,6 +95,16 @@ def build_reward(conf, tmp_path):
         "--config", str(conf), "--exp_dir", str(tmp_path), "--train_dir", "x", "--train_data_dir", str(data),
         "--valid_dir", "x", "--valid_data_dir", "x", "--token_list", str(tokens), "--speech_vocab_size", "1000"])
     dataclass_from_args(TrainerConfig, args)
+    if args.init_ctc_from_tokenizer:  # its text path must fit the tokenizer config of the same name
+        from tts_helpers import save
+
+        with torch.device("cpu"):
+            tok = build_tokenizer(ROOT / "conf" / "tokenizer" / conf.name, tmp_path, vocab_size=5)
+        args.tokenizer_dir = tmp_path / "tokenizer"
+        args.tokenizer_dir.mkdir()
+        save(tok, tok.config, args.tokenizer_dir / "model.pt", token_type="char")
+        with torch.device("cpu"):  # the tokenizer's weights are loaded: no meta device
+            return RewardTask.build_model(args)
     return RewardTask.build_model(args)
 
 

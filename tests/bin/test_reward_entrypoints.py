@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ttsrl.bin import make_pairs, score_candidates, train_reward
+from ttsrl.bin import eval_reward, make_pairs, score_candidates, train_reward
 from ttsrl.data.arrays import write_ark_scp
 from ttsrl.data.datadir import DataDirError, write_kv
 from ttsrl.models.reward import load_reward_model
@@ -50,7 +50,8 @@ def trained(tmp_path_factory):
     write_token_list(tokens, ["<blank>", "<unk>", "a", "b", "c", "d", "e", "f", "g", "<sos/eos>"])
     exp = root / "exp"
     summary = train_reward.main([
-        "--config", TINY, "--train_dir", str(train_tok), "--train_data_dir", str(train_data),
+        "--config", TINY, "--init_ctc_from_tokenizer", "false", "--model_conf", "code_dim=0",
+        "--train_dir", str(train_tok), "--train_data_dir", str(train_data),
         "--valid_dir", str(dev_tok), "--valid_data_dir", str(dev_data), "--token_list", str(tokens),
         "--speech_vocab_size", "40", "--exp_dir", str(exp), "--max_steps", "12", "--max_epochs", "0",
         "--max_tokens", "200", "--valid_interval", "6", "--progress", "false", "--tensorboard", "false"])
@@ -126,7 +127,7 @@ def test_score_candidates_fails_on_unknown_utterance(trained, tmp_path):
                                "--token_dir", str(trained["dev_tok"]), "--weights", "{emotion: 1.0}"])
 
 
-@pytest.mark.parametrize("module", [train_reward, score_candidates, make_pairs])
+@pytest.mark.parametrize("module", [train_reward, score_candidates, make_pairs, eval_reward])
 def test_help(module, capsys):
     with pytest.raises(SystemExit) as e:
         module.main(["--help"])
@@ -141,7 +142,7 @@ def test_train_with_the_tokenizer_code_vectors(tiny_tts_models, tmp_path):
     write_ark_scp(train_tok / "speech.ark", train_tok / "speech.scp", sorted((u, s % 16) for u, s in speech.items()))
     tokens = tmp_path / "tokens.txt"
     write_token_list(tokens, ["<blank>", "<unk>", "a", "b", "c", "d", "e", "f", "g", "<sos/eos>"])
-    common = ["--config", TINY, "--model_conf", "code_dim=auto", "--train_dir", str(train_tok),
+    common = ["--config", TINY, "--init_ctc_from_tokenizer", "false", "--train_dir", str(train_tok),
               "--train_data_dir", str(train_data), "--valid_dir", str(train_tok), "--valid_data_dir", str(train_data),
               "--token_list", str(tokens), "--max_steps", "2", "--max_epochs", "0", "--max_tokens", "200",
               "--progress", "false", "--tensorboard", "false"]
@@ -156,3 +157,33 @@ def test_train_with_the_tokenizer_code_vectors(tiny_tts_models, tmp_path):
     tok = SpeechTokenizer.from_pretrained(tiny_tts_models / "tokenizer")
     assert rm.config.code_dim == 2 and rm.emb is None
     torch.testing.assert_close(rm.code_table, tok.embed_tokens(torch.arange(16)))
+
+
+def test_text_path_from_the_tokenizer_and_eval_on_a_test_set(tiny_tts_models, tmp_path):
+    tok_dir = tiny_tts_models / "tokenizer"
+    train_tok, train_data, _, speech = make_set(tmp_path, "train", 12, 0)
+    test_tok, test_data, _, test_speech = make_set(tmp_path, "test", 6, 1)
+    for d, sp in ((train_tok, speech), (test_tok, test_speech)):  # the tiny tokenizer has 16 codes
+        write_ark_scp(d / "speech.ark", d / "speech.scp", sorted((u, s % 16) for u, s in sp.items()))
+        (d / "tokens.txt").write_text((tok_dir / "tokens.txt").read_text())  # the tokenizer's CTC units
+    conf = tmp_path / "reward.yaml"  # the tiny tokenizer's CTC head: d 16, 2 heads, ff 32, 1 conformer layer
+    conf.write_text("model_conf: {d_model: 16, n_heads: 2, d_ff: 32, n_layers: 1, conv_kernel: 3, cls_layers: 1,\n"
+                    "             code_dim: auto, dropout: 0.0}\ninit_ctc_from_tokenizer: true\n"
+                    "max_tokens: 200\nmax_steps: 2\nmax_epochs: 0\nlr: 1.0e-3\n")
+    common = ["--config", str(conf), "--train_dir", str(train_tok), "--train_data_dir", str(train_data),
+              "--valid_dir", str(train_tok), "--valid_data_dir", str(train_data), "--speech_vocab_size", "16",
+              "--tokenizer_dir", str(tok_dir), "--progress", "false", "--tensorboard", "false"]
+    with pytest.raises(ValueError, match="n_layers=2"):
+        train_reward.main([*common, "--exp_dir", str(tmp_path / "bad"), "--model_conf", "n_layers=2"])
+    exp = tmp_path / "exp"
+    train_reward.main([*common, "--exp_dir", str(exp)])
+    rm = load_reward_model(exp)
+    assert rm.config.cls_layers == 1 and rm.config.code_dim == 2
+    metrics_json = exp / "metrics.json"
+    got = eval_reward.main(["--reward", str(exp), "--token_dir", str(test_tok), "--data_dir", str(test_data),
+                            "--metrics_json", str(metrics_json)])
+    merged = json.loads(metrics_json.read_text())
+    assert merged["utts_test"] == 6 and merged["metrics_set"] == "test" and "dev_utts" in merged
+    for k in ("ctc_cer", "emo_acc", "gender_acc", "age_acc"):
+        assert merged[k] == merged[f"{k}_test"] == got[k]
+    assert 0.0 <= merged["emo_acc"] <= 1.0 and merged["ctc_cer"] >= 0

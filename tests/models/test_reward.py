@@ -157,3 +157,27 @@ def test_load_reward_model(tmp_path, code_dim):
     else:
         with pytest.raises(ValueError, match="learned table"):
             model.set_code_table(torch.zeros(V, 3))
+
+
+def test_text_path_starts_from_the_tokenizer_ctc_head():
+    from ttsrl.models.speech_tokenizer import SpeechTokenizer, SpeechTokenizerConfig
+
+    torch.manual_seed(0)
+    tok = SpeechTokenizer(SpeechTokenizerConfig(vocab_size=VT, d_model=16, n_heads=2, d_ff=32, n_layers=1,
+                                                conv_kernel=3, ctc_layers=2, recon_layers=1, dropout=0.0,
+                                                fsq_levels=[5, 4])).eval()
+    model = make_model(code_dim=2, conv_kernel=3, cls_layers=1)
+    model.set_code_table(tok.embed_tokens(torch.arange(V)))
+    model.init_ctc_from_tokenizer(tok)
+    ids, lens, _, _ = batch()
+    want, want_lens = tok.ctc_log_probs(ids, lens)
+    out = model(ids, lens)
+    assert torch.equal(out.ctc_lens, want_lens)
+    valid = torch.arange(want.shape[1])[None, :] < want_lens[:, None]
+    torch.testing.assert_close(out.ctc_log_probs[valid], want[valid])
+    # the utterance heads read the extra layers
+    assert model.cls_encoder is not None and out.emo_logits.shape == (3, 4)
+    with pytest.raises(ValueError, match=r"n_layers=2 \(tokenizer: 1\)"):
+        make_model(code_dim=2, conv_kernel=3).init_ctc_from_tokenizer(
+            SpeechTokenizer(SpeechTokenizerConfig(vocab_size=VT, d_model=16, n_heads=2, d_ff=32, n_layers=1,
+                                                  conv_kernel=3, ctc_layers=1, fsq_levels=[5, 4])))

@@ -5,7 +5,7 @@ A bidirectional transformer reads speech tokens, given as ids or as soft one-hot
 
     tokens (B, T) ids | (B, T, V) soft --embed--> --Encoder--> h (B, T, D)
         h --LinearUpsample x ctc_upsample--> CTC log-probs over the text vocabulary (B, T * k, V_text)
-        h --mean over valid frames--> MLP --> emotion / gender / age logits, quality (B,)
+        h --[cls_layers]--> mean over valid frames --> MLP --> emotion / gender / age logits, quality (B,)
 
 Soft inputs are embedded as ``soft @ table`` and ids as ``table[ids]``, so a one-hot
 input gives exactly the output of its ids (tested). The table is a learned embedding, or
@@ -13,6 +13,9 @@ input gives exactly the output of its ids (tested). The table is a learned embed
 filled from the tokenizer when training starts) followed by a linear layer, so that the
 model knows which tokens sound alike (on mini_en it did not beat the learned table: dev
 CTC CER 59 % vs 52 % after 600 steps; conformer layers did, see conf/reward/small.yaml).
+With code vectors the text path can start from the tokenizer's own CTC head
+(:meth:`MultiTaskReward.init_ctc_from_tokenizer`); ``cls_layers`` more layers then give the
+utterance heads (emotion ... quality) depth of their own on top of the shared encoder.
 Each token emits ``ctc_upsample``
 CTC frames (a projection to k frames, not a plain repetition, so that k frames can carry
 k different labels): 25 tokens/s gives 50 CTC frames/s, room for any character rate of
@@ -91,6 +94,7 @@ class MultiTaskRewardConfig:
     ctc_upsample: int = 2  # CTC frames per speech token
     code_dim: int = 0  # > 0: embed tokens by the tokenizer's code vectors of this size (see set_code_table);
     # ttsrl.bin.train_reward takes code_dim=auto and sets it from --tokenizer_dir
+    cls_layers: int = 0  # > 0: more encoder layers that only the utterance heads (emotion ... quality) read
     num_emotions: int = 0  # classes per head; 0 = len(label_names[head]); a head with 0 classes is absent
     num_genders: int = 0
     num_ages: int = 0
@@ -127,6 +131,8 @@ class MultiTaskRewardConfig:
             raise ValueError(f"position must be abs, rope or none, got {self.position!r}")
         if self.ctc_upsample < 1:
             raise ValueError(f"ctc_upsample must be at least 1, got {self.ctc_upsample}")
+        if self.cls_layers < 0:
+            raise ValueError(f"cls_layers must be >= 0, got {self.cls_layers}")
         if self.quality_std <= 0:
             raise ValueError(f"quality_std must be positive, got {self.quality_std}")
         for name in ("sub_prob", "del_prob", "aug_utt_prob"):
@@ -215,6 +221,9 @@ class MultiTaskReward(nn.Module):
             nn.init.normal_(self.emb.weight, std=c.d_model**-0.5)
         self.encoder = Encoder(c.d_model, c.n_layers, c.n_heads, c.d_ff, c.conv_kernel, c.dropout, c.position)
         self.ctc_out = LinearUpsample(c.d_model, c.text_vocab_size, c.ctc_upsample)
+        self.cls_encoder = (
+            Encoder(c.d_model, c.cls_layers, c.n_heads, c.d_ff, c.conv_kernel, c.dropout, "none") if c.cls_layers else None
+        )
         self.pool_mlp = nn.Sequential(nn.Linear(c.d_model, c.d_model), nn.GELU(), nn.Dropout(c.dropout))
         self.heads = nn.ModuleDict(
             {h: nn.Linear(c.d_model, c.num_classes(h)) for h in CLASS_HEADS if c.num_classes(h) > 0}
@@ -235,6 +244,23 @@ class MultiTaskReward(nn.Module):
         if tuple(table.shape) != tuple(self.code_table.shape):
             raise ValueError(f"code table must be {tuple(self.code_table.shape)}, got {tuple(table.shape)}")
         self.code_table.copy_(table.to(self.code_table))
+
+    def init_ctc_from_tokenizer(self, tokenizer: nn.Module) -> None:
+        """Copies the speech tokenizer's CTC text head (code vectors -> encoder -> CTC output) into
+        this model's text path, so that training starts from the tokenizer's transcription of the
+        tokens. Needs ``code_dim`` > 0, the same CTC units and the head's architecture
+        (``n_layers`` = the tokenizer's ``ctc_layers``; ``cls_layers`` add depth for the other heads).
+        """
+        c, t = self.config, tokenizer.config
+        want = {"code_dim": tokenizer.fsq.dim, "text_vocab_size": t.vocab_size, "n_layers": t.ctc_layers,
+                "d_model": t.d_model, "n_heads": t.n_heads, "d_ff": t.d_ff, "conv_kernel": t.conv_kernel,
+                "position": t.position, "ctc_upsample": max(t.ctc_upsample, 1)}
+        diff = [f"{k}={getattr(c, k)} (tokenizer: {v})" for k, v in want.items() if getattr(c, k) != v]
+        if diff:
+            raise ValueError("cannot initialize the reward's text path from the tokenizer's CTC head: " + ", ".join(diff))
+        self.code_proj.load_state_dict(tokenizer.ctc_in.state_dict())
+        self.encoder.load_state_dict(tokenizer.ctc_encoder.state_dict())
+        self.ctc_out.load_state_dict(tokenizer.ctc_out.state_dict())
 
     # ------------------------------------------------------------------ labels
     @property
@@ -278,6 +304,8 @@ class MultiTaskReward(nn.Module):
         lens = lens.to(x.device).long().clamp(min=1)
         h = self.encoder(self.embed(x), lens)  # (B, T, D), zero at padded frames
         log_probs = F.log_softmax(self.ctc_out(h).float(), dim=-1)  # (B, T * k, V_text)
+        if self.cls_encoder is not None:
+            h = self.cls_encoder(h, lens)
         pooled = self.pool_mlp(h.sum(1) / lens[:, None].to(h.dtype))  # (B, D) mean over valid frames
         logits = {name: head(pooled) for name, head in self.heads.items()}
         q_norm = self.quality_head(pooled).squeeze(-1) if self.quality_head is not None else None

@@ -52,7 +52,7 @@ from ttsrl.data.token_dataset import TokenDataset, pad_1d
 from ttsrl.models.ctc import greedy_ctc
 from ttsrl.models.reward import CLASS_HEADS, MultiTaskReward, MultiTaskRewardConfig, corrupt_tokens
 from ttsrl.tasks.base import Task
-from ttsrl.train.config import build_dataclass
+from ttsrl.train.config import build_dataclass, str2bool
 from ttsrl.train.trainer import move_to_device, unwrap_model
 
 logger = logging.getLogger(__name__)
@@ -197,6 +197,61 @@ def multitask_loss(model: MultiTaskReward, out, batch: dict) -> tuple[torch.Tens
     return loss, stats
 
 
+@torch.no_grad()
+def evaluate_reward(model: MultiTaskReward, loader, decode: Callable[[Sequence[int]], str]) -> dict:
+    """Per-head metrics of the reward model on golden tokens of ``loader``'s batches (:func:`collate_reward`).
+
+    ``ctc_cer`` (percent, greedy CTC), ``emo_acc``, ``gender_acc``, ``age_acc`` (labelled
+    utterances), ``quality_corr`` (Pearson), ``text_logprob`` (per text token) and
+    ``text_rank_acc`` (golden tokens beat a copy with 20 % substitutions), ``utts``.
+    """
+    from ttsrl.models.speech_tokenizer import char_errors
+
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(0)
+    errors = chars = 0
+    correct = dict.fromkeys(CLASS_HEADS, 0)
+    total = dict.fromkeys(CLASS_HEADS, 0)
+    q_pred: list[float] = []
+    q_true: list[float] = []
+    lp_sum = 0.0
+    n_text = ranked = utts = 0
+    for batch in loader:
+        batch = move_to_device(batch, device)
+        speech, lens, text, text_lens = batch["speech"], batch["speech_lens"], batch["text"], batch["text_lens"]
+        out = model(speech, lens)
+        refs = [r[: int(n)] for r, n in zip(text.tolist(), text_lens.tolist(), strict=True)]
+        e, n = char_errors(refs, greedy_ctc(out.ctc_log_probs, out.ctc_lens), decode)
+        errors, chars = errors + e, chars + n
+        for head in CLASS_HEADS:
+            logits, target = out.logits(head), batch[head]
+            if logits is not None:
+                mask = target >= 0
+                correct[head] += int(((logits.argmax(-1) == target) & mask).sum())
+                total[head] += int(mask.sum())
+        if out.quality is not None:
+            mask = torch.isfinite(batch["quality"])
+            q_pred += out.quality[mask].tolist()
+            q_true += batch["quality"][mask].tolist()
+        golden = model.text_logprob(speech, lens, text, text_lens)
+        bad, bad_lens = corrupt_tokens(speech, lens, model.config.speech_vocab_size, 0.2, 0.0, generator=gen)
+        corrupted = model.text_logprob(bad, bad_lens, text, text_lens)
+        lp_sum += float(golden.sum())
+        n_text += int(text_lens.sum())
+        ranked += int((golden > corrupted).sum())
+        utts += len(batch["utts"])
+
+    def acc(head):
+        return round(correct[head] / total[head], 4) if total[head] else None
+
+    corr = pearson(q_pred, q_true)
+    return {"ctc_cer": round(100.0 * errors / max(chars, 1), 3), "emo_acc": acc("emotion"),
+            "gender_acc": acc("gender"), "age_acc": acc("age"),
+            "quality_corr": None if corr is None else round(corr, 4),
+            "text_logprob": round(lp_sum / max(n_text, 1), 4), "text_rank_acc": round(ranked / max(utts, 1), 4),
+            "utts": utts}
+
+
 class RewardTask(Task):
     description = "Train the multi-task reward model (text CTC, emotion, gender, age, quality) on speech tokens."
     _start = 0.0
@@ -215,6 +270,8 @@ class RewardTask(Task):
         p.add_argument("--tokenizer_dir", default=None,
                        help="speech tokenizer dir: its code vectors embed the tokens when model_conf.code_dim is "
                             "'auto' or > 0")
+        p.add_argument("--init_ctc_from_tokenizer", type=str2bool, default=False,
+                       help="start the text path from the tokenizer's CTC head (needs code_dim and its architecture)")
 
     @staticmethod
     def _token_list(args) -> str:
@@ -243,7 +300,9 @@ class RewardTask(Task):
             conf.setdefault("quality", False)
             if conf["quality"]:
                 raise ValueError(f"{args.train_data_dir}: no utt2quality; set model_conf.quality false")
-        table = None
+        table = tok = None
+        if args.init_ctc_from_tokenizer and not (conf.get("code_dim") == "auto" or int(conf.get("code_dim") or 0) > 0):
+            raise ValueError("--init_ctc_from_tokenizer needs model_conf.code_dim (auto or the tokenizer's code size)")
         if conf.get("code_dim") == "auto" or int(conf.get("code_dim") or 0) > 0:
             if not args.tokenizer_dir:
                 raise ValueError("model_conf.code_dim embeds tokens by the tokenizer's code vectors: give --tokenizer_dir")
@@ -261,6 +320,9 @@ class RewardTask(Task):
         model = MultiTaskReward(cfg)
         if table is not None:
             model.set_code_table(table)
+        if args.init_ctc_from_tokenizer:
+            model.init_ctc_from_tokenizer(tok)
+            logger.info("text path initialized from the CTC head of %s", args.tokenizer_dir)
         logger.info("reward model: heads %s, quality %s, %.2fM parameters",
                     {h: cfg.label_names.get(h, cfg.num_classes(h)) for h in model.heads}, cfg.quality,
                     model.num_params() / 1e6)
@@ -283,51 +345,8 @@ class RewardTask(Task):
         return multitask_loss(m, out, batch)
 
     @classmethod
-    @torch.no_grad()
     def evaluate(cls, args, model, valid_loader) -> dict:
-        from ttsrl.models.speech_tokenizer import char_errors
-
         decode = build_text_decoder(cls._token_list(args), args.bpemodel)
-        device = next(model.parameters()).device
-        gen = torch.Generator(device=device).manual_seed(0)
-        errors = chars = 0
-        correct = dict.fromkeys(CLASS_HEADS, 0)
-        total = dict.fromkeys(CLASS_HEADS, 0)
-        q_pred: list[float] = []
-        q_true: list[float] = []
-        lp_sum = 0.0
-        n_text = ranked = utts = 0
-        for batch in valid_loader:
-            batch = move_to_device(batch, device)
-            speech, lens, text, text_lens = batch["speech"], batch["speech_lens"], batch["text"], batch["text_lens"]
-            out = model(speech, lens)
-            refs = [r[: int(n)] for r, n in zip(text.tolist(), text_lens.tolist(), strict=True)]
-            e, n = char_errors(refs, greedy_ctc(out.ctc_log_probs, out.ctc_lens), decode)
-            errors, chars = errors + e, chars + n
-            for head in CLASS_HEADS:
-                logits, target = out.logits(head), batch[head]
-                if logits is not None:
-                    mask = target >= 0
-                    correct[head] += int(((logits.argmax(-1) == target) & mask).sum())
-                    total[head] += int(mask.sum())
-            if out.quality is not None:
-                mask = torch.isfinite(batch["quality"])
-                q_pred += out.quality[mask].tolist()
-                q_true += batch["quality"][mask].tolist()
-            golden = model.text_logprob(speech, lens, text, text_lens)
-            bad, bad_lens = corrupt_tokens(speech, lens, model.config.speech_vocab_size, 0.2, 0.0, generator=gen)
-            corrupted = model.text_logprob(bad, bad_lens, text, text_lens)
-            lp_sum += float(golden.sum())
-            n_text += int(text_lens.sum())
-            ranked += int((golden > corrupted).sum())
-            utts += len(batch["utts"])
-
-        def acc(head):
-            return round(correct[head] / total[head], 4) if total[head] else None
-
-        corr = pearson(q_pred, q_true)
-        return {"ctc_cer": round(100.0 * errors / max(chars, 1), 3), "emo_acc": acc("emotion"),
-                "gender_acc": acc("gender"), "age_acc": acc("age"),
-                "quality_corr": None if corr is None else round(corr, 4),
-                "text_logprob": round(lp_sum / max(n_text, 1), 4), "text_rank_acc": round(ranked / max(utts, 1), 4),
-                "dev_utts": utts, "num_params": model.num_params(), "train_seconds": round(time.time() - cls._start, 1)}
+        stats = evaluate_reward(model, valid_loader, decode)
+        stats["dev_utts"] = stats.pop("utts")
+        return {**stats, "num_params": model.num_params(), "train_seconds": round(time.time() - cls._start, 1)}

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Per-head metrics of a trained reward model on the golden tokens of a set (stage 6).
+
+Reads a token dir (``text``, ``speech.scp``; stage 3) and the labels of its data dir
+(``utt2emo``, ``utt2gender``, ``utt2age``, ``utt2quality``) and reports the reward model's
+greedy CTC CER of the text head (percent), emotion / gender / age accuracy, quality
+correlation, ``text_logprob`` and ``text_rank_acc`` (see
+:func:`ttsrl.tasks.reward.evaluate_reward`). ``--metrics_json`` merges them as
+``<metric>_<set>``; for ``--primary_test_set`` also as the headline keys (``ctc_cer``,
+``emo_acc`` ...), with ``metrics_set`` naming the set.
+
+Usage:
+    python -m ttsrl.bin.eval_reward --reward exp/reward --token_dir dump/tokens/test --data_dir data/test \\
+        --metrics_json exp/reward/metrics.json --primary_test_set test
+"""
+import argparse
+import json
+import logging
+import os
+
+logger = logging.getLogger("ttsrl.eval_reward")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--reward", required=True, help="reward model dir (model.pt) or its model.pt")
+    p.add_argument("--token_dir", required=True, help="dump/tokens/<set>: golden speech tokens and text ids")
+    p.add_argument("--data_dir", required=True, help="the set's data dir (label files)")
+    p.add_argument("--set_name", default=None, help="name in metrics keys (default: the token dir's name)")
+    p.add_argument("--token_list", default=None, help="text token list of the ids (default: <token_dir>/tokens.txt)")
+    p.add_argument("--metrics_json", default=None, help="merge <metric>_<set> into this file")
+    p.add_argument("--primary_test_set", default="test", help="the set whose metrics are also the headline keys")
+    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    return p
+
+
+def run(args: argparse.Namespace) -> dict:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from ttsrl.models.reward import load_reward_model
+    from ttsrl.tasks.reward import RewardDataset, build_text_decoder, collate_reward, evaluate_reward
+    from ttsrl.utils.fileio import atomic_write_text
+
+    if args.num_threads > 0:
+        torch.set_num_threads(args.num_threads)
+    model = load_reward_model(args.reward)
+    ds = RewardDataset(args.token_dir, args.data_dir, model.config.label_names)
+    order = sorted(range(len(ds)), key=lambda i: int(ds.lengths[i]))  # similar lengths batch together
+    batches = [order[i : i + args.batch_size] for i in range(0, len(order), args.batch_size)]
+    loader = DataLoader(ds, batch_sampler=batches, collate_fn=collate_reward)
+    decode = build_text_decoder(args.token_list or os.path.join(args.token_dir, "tokens.txt"))
+    stats = evaluate_reward(model, loader, decode)
+    name = args.set_name or os.path.basename(os.path.normpath(args.token_dir))
+    metrics = {f"{k}_{name}": v for k, v in stats.items()}
+    if name == args.primary_test_set:
+        metrics.update({k: v for k, v in stats.items() if k != "utts"}, metrics_set=name)
+    if args.metrics_json:
+        merged = {}
+        if os.path.isfile(args.metrics_json):
+            with open(args.metrics_json, encoding="utf-8") as f:
+                merged = json.load(f)
+        merged.update(metrics)
+        atomic_write_text(args.metrics_json, json.dumps(merged, indent=2, sort_keys=True) + "\n")
+    logger.info("%s: %s", args.token_dir, json.dumps(stats))
+    print(json.dumps({f"{k}_{name}": v for k, v in stats.items()}))
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from ttsrl.data.cli import setup_logging
+
+    args = get_parser().parse_args(argv)
+    setup_logging("INFO")
+    return run(args)
+
+
+if __name__ == "__main__":
+    main()
