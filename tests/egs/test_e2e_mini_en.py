@@ -70,6 +70,7 @@ def test_every_stage_wrote_its_outputs(recipe):
     assert results["speechalign"]["test"]["train_min"] > results["speechalign_iter1"]["test"]["train_min"] > 0
     rm = json.loads((recipe / "exp/reward/metrics.json").read_text())
     assert {"ctc_cer", "emo_acc", "gender_acc", "spearman_vs_judge"} <= set(rm), rm
+    assert rm["metrics_set"] == "test" and rm["ctc_cer"] == rm["ctc_cer_test"], rm  # golden test tokens
     tm = json.loads((recipe / "exp/tokenizer/metrics.json").read_text())
     assert "ctc_cer" in tm and "codebook_perplexity" in tm
     assert "dev_token_acc" in json.loads((recipe / "exp/base/lm/metrics.json").read_text())

@@ -6,11 +6,10 @@ from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
 from ttsrl.sample.sampler import SamplingConfig, filter_logits, sample
 
 
-def tiny(prefix_bidirectional=False):
+def tiny():
     torch.manual_seed(0)
     return CodecLM(CodecLMConfig(text_vocab_size=20, speech_vocab_size=30, d_model=32, n_layers=2,
-                                 n_heads=4, d_ff=64, dropout=0.0, max_len=256,
-                                 prefix_bidirectional=prefix_bidirectional)).eval()
+                                 n_heads=4, d_ff=64, dropout=0.0, max_len=256)).eval()
 
 
 TEXT = torch.tensor([[3, 4, 5, 6, 7, 8], [8, 9, 10, 0, 0, 0]])
@@ -32,17 +31,16 @@ def test_deterministic_given_seed_and_differs_across_seeds():
     assert any(not torch.equal(x, y) for x, y in zip(a.tokens, c.tokens, strict=True))
 
 
-@pytest.mark.parametrize("bidir", [False, True])
-def test_cache_equals_no_cache(bidir):
-    m = tiny(bidir)
+def test_cache_equals_no_cache():
+    m = tiny()
     a, b = run(m, use_cache=True), run(m, use_cache=False)
     assert all(torch.equal(x, y) for x, y in zip(a.tokens, b.tokens, strict=True))
     assert torch.allclose(a.logprobs, b.logprobs, atol=1e-4)
 
 
-@pytest.mark.parametrize("compact,bidir", [(True, False), (False, False), (True, True)])
-def test_logprobs_match_teacher_forced_pass_with_prompt(compact, bidir):
-    m = tiny(bidir)
+@pytest.mark.parametrize("compact", [True, False])
+def test_logprobs_match_teacher_forced_pass_with_prompt(compact):
+    m = tiny()
     out = run(m, top_k=0, compact=compact)
     for i, toks in enumerate(out.tokens):
         r = i // 3

@@ -45,7 +45,6 @@ class CodecLMConfig:
     max_len: int = 2048  # positions (text + prompt + speech + specials)
     spk_embed_dim: int = 0  # >0: a speaker embedding of this size is projected in as one token
     num_tags: int = 0  # >0: control tags (e.g. Chain-of-Hindsight good/bad) as one token
-    prefix_bidirectional: bool = False  # the text prefix attends both ways (a prefix LM); speech stays causal
     bias: bool = True
 
 
@@ -181,13 +180,11 @@ class CodecLM(nn.Module):
         return self.speech_emb(speech)
 
     # ------------------------------------------------------------------ core
-    def _run(self, x, valid, cache: KVCache | None = None, pos_offset=None, prefix_len: int = 0):
+    def _run(self, x, valid, cache: KVCache | None = None, pos_offset=None):
         """Runs the transformer over embedded columns `x` (B, T, D) with key validity `valid`.
 
         Without a cache `valid` (B, T) covers `x`; with a cache, `x` continues the cached
         columns and `valid` covers the new columns only. Positions count valid columns.
-        `prefix_len`: the first columns are the `embed_prefix` columns (their count); with
-        `prefix_bidirectional` they attend to each other both ways.
         """
         B, T, _ = x.shape
         dev = x.device
@@ -202,10 +199,6 @@ class CodecLM(nn.Module):
             pos = pos_offset[:, None] + valid.long().cumsum(1) - 1
             pos = pos.clamp(min=0)
             causal = torch.ones(T, start + T, dtype=torch.bool, device=dev).tril(diagonal=start)
-        if self.cfg.prefix_bidirectional and prefix_len > 0:
-            if cache is not None and cache.length > 0:
-                raise ValueError("the bidirectional prefix must be run before any cached column")
-            causal[:prefix_len, :prefix_len] = True
         if int(pos.max()) >= self.cfg.max_len:
             raise ValueError(f"sequence of {int(pos.max()) + 1} positions exceeds max_len={self.cfg.max_len}")
         # (B, 1, T, S): causal and key is real. A padded query row still sees itself so that
@@ -250,7 +243,7 @@ class CodecLM(nn.Module):
         B, Ts = speech.shape
         sp_valid = torch.arange(Ts, device=speech.device)[None, :] < speech_lens[:, None]
         xs = self.embed_speech(speech.masked_fill(~sp_valid, 0))
-        h = self._run(torch.cat([x, xs], 1), torch.cat([valid, sp_valid], 1), prefix_len=x.shape[1])
+        h = self._run(torch.cat([x, xs], 1), torch.cat([valid, sp_valid], 1))
         # column of <task> predicts s_1, column of s_j predicts s_{j+1}, s_m predicts <eos>
         logits = self.head(h[:, x.shape[1] - 1 :])  # (B, Ts + 1, V + 1)
         target = F.pad(speech.masked_fill(~sp_valid, 0), (0, 1))
