@@ -273,7 +273,7 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     --speech_vocab_size "${vocab}" --tokenizer_dir "${expdir}/tokenizer" --train_dir "${dumpdir}/tokens/${train_set}" \
     --train_data_dir "${datadir}/${train_set}" --valid_dir "${dumpdir}/tokens/${valid_set}" \
     --valid_data_dir "${datadir}/${valid_set}"
-  for dset in ${test_sets}; do  # cheap: re-run every time, so a retrained model is always reported
+  for dset in ${valid_set} ${test_sets}; do  # cheap: re-run every time, so a retrained model is always reported
     ${decode_cmd} "${expdir}/reward/log/eval_${dset}.log" python -m ttsrl.bin.eval_reward --reward "${expdir}/reward" \
       --token_dir "${dumpdir}/tokens/${dset}" --data_dir "${datadir}/${dset}" \
       --metrics_json "${expdir}/reward/metrics.json" --primary_test_set "${test_sets%% *}"
