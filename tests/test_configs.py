@@ -98,12 +98,11 @@ def build_reward(conf, tmp_path):
     if args.init_ctc_from_tokenizer:  # its text path must fit the tokenizer config of the same name
         from tts_helpers import save
 
-        with torch.device("cpu"):
+        with torch.device("cpu"):  # the tokenizer's weights are saved and loaded: no meta device
             tok = build_tokenizer(ROOT / "conf" / "tokenizer" / conf.name, tmp_path, vocab_size=5)
-        args.tokenizer_dir = tmp_path / "tokenizer"
-        args.tokenizer_dir.mkdir()
-        save(tok, tok.config, args.tokenizer_dir / "model.pt", token_type="char")
-        with torch.device("cpu"):  # the tokenizer's weights are loaded: no meta device
+            args.tokenizer_dir = tmp_path / "tokenizer"
+            args.tokenizer_dir.mkdir()
+            save(tok, tok.config, args.tokenizer_dir / "model.pt", token_type="char")
             return RewardTask.build_model(args)
     return RewardTask.build_model(args)
 

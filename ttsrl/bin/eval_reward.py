@@ -30,41 +30,35 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--token_list", default=None, help="text token list of the ids (default: <token_dir>/tokens.txt)")
     p.add_argument("--metrics_json", default=None, help="merge <metric>_<set> into this file")
     p.add_argument("--primary_test_set", default="test", help="the set whose metrics are also the headline keys")
-    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--max_tokens", type=int, default=4000, help="padded speech tokens per batch")
     p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     return p
 
 
 def run(args: argparse.Namespace) -> dict:
     import torch
-    from torch.utils.data import DataLoader
 
     from ttsrl.models.reward import load_reward_model
+    from ttsrl.tasks.base import write_metrics
     from ttsrl.tasks.reward import RewardDataset, build_text_decoder, collate_reward, evaluate_reward
-    from ttsrl.utils.fileio import atomic_write_text
+    from ttsrl.train.sampler import build_loader
 
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
     model = load_reward_model(args.reward)
     ds = RewardDataset(args.token_dir, args.data_dir, model.config.label_names)
-    order = sorted(range(len(ds)), key=lambda i: int(ds.lengths[i]))  # similar lengths batch together
-    batches = [order[i : i + args.batch_size] for i in range(0, len(order), args.batch_size)]
-    loader = DataLoader(ds, batch_sampler=batches, collate_fn=collate_reward)
+    loader = build_loader(ds, ds.lengths, args.max_tokens, collate_reward, shuffle=False)
     decode = build_text_decoder(args.token_list or os.path.join(args.token_dir, "tokens.txt"))
     stats = evaluate_reward(model, loader, decode)
     name = args.set_name or os.path.basename(os.path.normpath(args.token_dir))
-    metrics = {f"{k}_{name}": v for k, v in stats.items()}
+    per_set = {f"{k}_{name}": v for k, v in stats.items()}
+    metrics = dict(per_set)
     if name == args.primary_test_set:
         metrics.update({k: v for k, v in stats.items() if k != "utts"}, metrics_set=name)
     if args.metrics_json:
-        merged = {}
-        if os.path.isfile(args.metrics_json):
-            with open(args.metrics_json, encoding="utf-8") as f:
-                merged = json.load(f)
-        merged.update(metrics)
-        atomic_write_text(args.metrics_json, json.dumps(merged, indent=2, sort_keys=True) + "\n")
+        write_metrics(args.metrics_json, metrics)
     logger.info("%s: %s", args.token_dir, json.dumps(stats))
-    print(json.dumps({f"{k}_{name}": v for k, v in stats.items()}))
+    print(json.dumps(per_set))
     return metrics
 
 

@@ -301,9 +301,10 @@ class RewardTask(Task):
             if conf["quality"]:
                 raise ValueError(f"{args.train_data_dir}: no utt2quality; set model_conf.quality false")
         table = tok = None
-        if args.init_ctc_from_tokenizer and not (conf.get("code_dim") == "auto" or int(conf.get("code_dim") or 0) > 0):
+        use_codes = conf.get("code_dim") == "auto" or int(conf.get("code_dim") or 0) > 0
+        if args.init_ctc_from_tokenizer and not use_codes:
             raise ValueError("--init_ctc_from_tokenizer needs model_conf.code_dim (auto or the tokenizer's code size)")
-        if conf.get("code_dim") == "auto" or int(conf.get("code_dim") or 0) > 0:
+        if use_codes:
             if not args.tokenizer_dir:
                 raise ValueError("model_conf.code_dim embeds tokens by the tokenizer's code vectors: give --tokenizer_dir")
             from ttsrl.models.speech_tokenizer import SpeechTokenizer
