@@ -10,7 +10,7 @@ there our sampler drops finished rows from the batch while generate() computes e
 until the longest ends; both count only the rows' own tokens (``*_varlen``). The last line is
 one JSON object: ours/peer in tokens/s and ratio = ours / peer of the equal-length workload.
 
-Usage: python bench/sample_throughput.py [--batch 8] [--prefix 64] [--new 200] [--repeats 3]
+Usage: python bench/sample_throughput.py [--batch 8] [--prefix 64] [--new 200] [--repeats 3] [--position rope]
 """
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ def get_parser():
     p.add_argument("--n_heads", type=int, default=4)
     p.add_argument("--vocab", type=int, default=512, help="speech codebook size")
     p.add_argument("--top_k", type=int, default=50)
+    p.add_argument("--position", default="learned", choices=["learned", "rope"],
+                   help="our model's positions: learned (as GPT-2's) or rope (the small config's)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per sampler; the median is reported")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     return p
@@ -48,7 +50,7 @@ def main(argv=None):
 
     cfg = CodecLMConfig(text_vocab_size=64, speech_vocab_size=args.vocab, d_model=args.d_model,
                         n_layers=args.n_layers, n_heads=args.n_heads, d_ff=4 * args.d_model, dropout=0.0,
-                        max_len=args.prefix + args.new + 8)
+                        max_len=args.prefix + args.new + 8, position=args.position, speech_pos_rate=0.6)
     ours = CodecLM(cfg).eval()
     peer = GPT2LMHeadModel(GPT2Config(vocab_size=args.vocab + 1, n_positions=cfg.max_len, n_embd=cfg.d_model,
                                       n_layer=cfg.n_layers, n_head=cfg.n_heads, n_inner=cfg.d_ff,
@@ -100,6 +102,7 @@ def main(argv=None):
         "params_ours": ours.num_params(),
         "params_peer": sum(p.numel() for p in peer.parameters()),
         "batch": B, "prefix": P, "new_tokens": L, "d_model": cfg.d_model, "n_layers": cfg.n_layers,
+        "position": cfg.position,
         "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
     }
     print(f"ours (KV cache): {result['ours']} tok/s | ours (no cache): {result['ours_no_cache']} tok/s | "

@@ -6,6 +6,7 @@ entrypoint does and builds the model on the meta device (no memory for the weigh
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -17,15 +18,23 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def build_lm(conf, tmp_path):
+    from ttsrl.data.arrays import write_ark_scp
+    from ttsrl.data.datadir import write_kv
     from ttsrl.tasks.lm import LMTask
 
     tokens = tmp_path / "tokens.txt"
     tokens.write_text("<blank>\n<unk>\na\nb\n<sos/eos>\n")
+    train = tmp_path / "train"  # position rope measures its speech_pos_rate here (3 text / 5 speech tokens)
+    train.mkdir()
+    write_kv(train / "text", {"u1": "2 3 2"})
+    write_ark_scp(train / "speech.ark", train / "speech.scp", [("u1", np.arange(5, dtype=np.int32))])
     args = parse_with_config(get_parser(LMTask), [
-        "--config", str(conf), "--exp_dir", str(tmp_path), "--train_dir", "x", "--valid_dir", "x",
+        "--config", str(conf), "--exp_dir", str(tmp_path), "--train_dir", str(train), "--valid_dir", "x",
         "--token_list", str(tokens), "--speech_vocab_size", "1000"])
     dataclass_from_args(TrainerConfig, args)
-    return LMTask.build_model(args)
+    model = LMTask.build_model(args)
+    assert model.cfg.position == "learned" or model.cfg.speech_pos_rate == 0.6
+    return model
 
 
 def build_flow(conf, tmp_path):

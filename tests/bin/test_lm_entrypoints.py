@@ -132,3 +132,17 @@ def test_prompted_training_and_init_model(lm_dir):
 
     a, b = load_codec_lm(str(exp / "model.pt")), load_codec_lm(str(out / "model.pt"))
     assert all(torch.allclose(x, y, atol=1e-5) for x, y in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def test_rope_lm_measures_its_position_rate(lm_dir, tmp_path):
+    exp, tmp = lm_dir
+    out = tmp_path / "exp_rope"
+    train_lm.main(["--train_dir", str(tmp / "train"), "--valid_dir", str(tmp / "dev"),
+                   "--token_list", str(tmp / "tokens.txt"), "--speech_vocab_size", "20", "--exp_dir", str(out),
+                   "--max_steps", "30", "--max_epochs", "0", "--lr", "3e-3", "--max_tokens", "200",
+                   "--progress", "false", "--tensorboard", "false",
+                   "--model_conf", "{d_model: 32, n_layers: 2, n_heads: 2, d_ff: 64, dropout: 0.0, max_len: 64, "
+                                   "position: rope}"])
+    model = load_codec_lm(str(out / "model.pt"))
+    assert model.cfg.position == "rope" and model.cfg.speech_pos_rate == 0.5  # two codes per text token
+    assert json.loads((out / "metrics.json").read_text())["dev_token_acc"] > 0.2

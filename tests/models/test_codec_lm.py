@@ -30,8 +30,12 @@ def test_shapes_targets_and_mask():
     assert out.loss.ndim == 0 and torch.isfinite(out.loss)
 
 
-def test_padding_content_does_not_move_loss():
-    m = tiny()
+POSITIONS = pytest.mark.parametrize("position", [{}, {"position": "rope", "speech_pos_rate": 0.6}])
+
+
+@POSITIONS
+def test_padding_content_does_not_move_loss(position):
+    m = tiny(**position)
     text, tl, sp, sl = batch()
     ref = m(text, tl, sp, sl).loss
     text2, sp2 = text.clone(), sp.clone()
@@ -40,8 +44,9 @@ def test_padding_content_does_not_move_loss():
     assert torch.allclose(m(text2, tl, sp2, sl).loss, ref, atol=1e-6)
 
 
-def test_sample_independent_of_batch_partner():
-    m = tiny()
+@POSITIONS
+def test_sample_independent_of_batch_partner(position):
+    m = tiny(**position)
     text, tl, sp, sl = batch()
     both = m(text, tl, sp, sl).logits[1, :4]
     alone = m(text[1:, :2], tl[1:], sp[1:, :3], sl[1:]).logits[0, :4]
@@ -88,3 +93,25 @@ def test_too_long_sequence_is_a_clear_error():
     sp = torch.ones(1, 40, dtype=torch.long)
     with pytest.raises(ValueError, match="max_len"):
         m(text, torch.tensor([100]), sp, torch.tensor([40]))
+
+
+def test_rope_puts_speech_on_the_text_scale():
+    """Speech column j sits at text_start + rate * j, so a query scores highest against the key
+    (same content) of the text column with the same coordinate."""
+    from ttsrl.models.codec_lm import apply_rope, rope_tables
+
+    m = tiny(position="rope", speech_pos_rate=0.5)
+    pos = torch.arange(11)[None]  # <sos>, 6 text, <task>, 3 speech
+    _, (cos, sin) = m._positions(torch.zeros(1, 11, 32), pos, torch.tensor([8]))
+    ref_cos, ref_sin = rope_tables(torch.tensor([[0, 1, 2, 3, 4, 5, 6, 7, 1, 1.5, 2]]), 8, 10000.0)
+    assert torch.allclose(cos, ref_cos) and torch.allclose(sin, ref_sin)
+    rotated = apply_rope(torch.ones(1, 1, 11, 8), cos, sin)[0, 0]
+    scores = rotated[:8] @ rotated[10]  # the third speech column (coordinate 2) vs <sos> and the text
+    assert int(scores.argmax()) == 2
+
+
+def test_position_options_are_checked():
+    with pytest.raises(ValueError, match="speech_pos_rate > 0"):
+        tiny(position="rope")
+    with pytest.raises(ValueError, match="learned' or 'rope'"):
+        tiny(position="alibi")

@@ -6,10 +6,14 @@ from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
 from ttsrl.sample.sampler import SamplingConfig, filter_logits, sample
 
 
-def tiny():
+def tiny(position="learned"):
     torch.manual_seed(0)
     return CodecLM(CodecLMConfig(text_vocab_size=20, speech_vocab_size=30, d_model=32, n_layers=2,
-                                 n_heads=4, d_ff=64, dropout=0.0, max_len=256)).eval()
+                                 n_heads=4, d_ff=64, dropout=0.0, max_len=256, position=position,
+                                 speech_pos_rate=0.6)).eval()
+
+
+POSITIONS = pytest.mark.parametrize("position", ["learned", "rope"])
 
 
 TEXT = torch.tensor([[3, 4, 5, 6, 7, 8], [8, 9, 10, 0, 0, 0]])
@@ -31,16 +35,18 @@ def test_deterministic_given_seed_and_differs_across_seeds():
     assert any(not torch.equal(x, y) for x, y in zip(a.tokens, c.tokens, strict=True))
 
 
-def test_cache_equals_no_cache():
-    m = tiny()
+@POSITIONS
+def test_cache_equals_no_cache(position):
+    m = tiny(position)
     a, b = run(m, use_cache=True), run(m, use_cache=False)
     assert all(torch.equal(x, y) for x, y in zip(a.tokens, b.tokens, strict=True))
     assert torch.allclose(a.logprobs, b.logprobs, atol=1e-4)
 
 
+@POSITIONS
 @pytest.mark.parametrize("compact", [True, False])
-def test_logprobs_match_teacher_forced_pass_with_prompt(compact):
-    m = tiny()
+def test_logprobs_match_teacher_forced_pass_with_prompt(compact, position):
+    m = tiny(position)
     out = run(m, top_k=0, compact=compact)
     for i, toks in enumerate(out.tokens):
         r = i // 3

@@ -127,7 +127,7 @@ class PairDataset(Dataset):
             if self.with_prompt:
                 n += len(self.tokens.prompt_text[u]) + len(self.tokens.prompt_speech[u])
             # without pairs: the token dir's lengths (utt2num_tokens), not the arks
-            seq = len(rec["chosen"]) if rec["chosen"] is not None else self.tokens._speech_lens[u]
+            seq = len(rec["chosen"]) if rec["chosen"] is not None else self.tokens.speech_lens[u]
             if rec.get("rejected") is not None:
                 seq = max(seq, len(rec["rejected"]))
             out.append((n + seq) * self.rows)

@@ -58,7 +58,7 @@ class TokenDataset(Dataset):
         if with_prompt:
             self.prompt_text = read_id_file(os.path.join(token_dir, "prompt_text"))
             self.prompt_speech = read_scp(os.path.join(token_dir, "prompt_speech.scp"))
-        self._speech_lens = self._read_lens()
+        self.speech_lens = self._read_lens()
 
     def _read_lens(self) -> dict[str, int]:
         path = os.path.join(self.dir, "utt2num_tokens")
@@ -69,7 +69,7 @@ class TokenDataset(Dataset):
     @property
     def lengths(self) -> np.ndarray:
         """Sequence length per item (text + speech + 2 specials), for bucketing."""
-        return np.array([len(self.text[u]) + self._speech_lens[u] + 2 for u in self.utts])
+        return np.array([len(self.text[u]) + self.speech_lens[u] + 2 for u in self.utts])
 
     def __len__(self) -> int:
         return len(self.utts)
@@ -123,7 +123,7 @@ class PromptedTokenDataset(Dataset):
         return self.base.utts
 
     def _len(self, u: str) -> int:
-        return len(self.base.text[u]) + self.base._speech_lens[u] + 2
+        return len(self.base.text[u]) + self.base.speech_lens[u] + 2
 
     @property
     def lengths(self) -> np.ndarray:

@@ -17,6 +17,13 @@ sample's logits do not depend on what it is batched with (tested), and the sampl
 (text padded, then prompt padded, then generated tokens) gives the same log-probs as the
 training layout.
 
+Positions (``position``): ``learned`` adds one learned table over all columns; ``rope`` rotates
+queries and keys (RoPE) by a coordinate that puts the speech region on the text's scale:
+column ``j`` of the speech region (prompt included) sits at ``text_start + speech_pos_rate * j``,
+where ``speech_pos_rate`` is text tokens per speech token (Deep Voice 3's "position rate"). The
+aligned text position of each speech token is then at relative distance ~0, which a head
+can find from the rotation alone; the LM task measures the rate on the training data.
+
 Usage::
 
     model = CodecLM(CodecLMConfig(text_vocab_size=40, speech_vocab_size=500))
@@ -46,6 +53,9 @@ class CodecLMConfig:
     spk_embed_dim: int = 0  # >0: a speaker embedding of this size is projected in as one token
     num_tags: int = 0  # >0: control tags (e.g. Chain-of-Hindsight good/bad) as one token
     bias: bool = True
+    position: str = "learned"  # "learned" (absolute table) or "rope" (rotary, speech on the text's scale)
+    speech_pos_rate: float = 0.0  # rope: text tokens per speech token (> 0; the LM task measures it when 0)
+    rope_base: float = 10000.0  # rope: the base of the rotation frequencies
 
 
 @dataclass
@@ -66,10 +76,26 @@ class KVCache:
         self.v = torch.zeros(shape, device=device, dtype=dtype)
         self.key_mask = torch.zeros(batch, max_len, dtype=torch.bool, device=device)
         self.length = 0
+        self.n_prefix: torch.Tensor | None = None  # (B,) prefix columns per row, set by the first pass
 
     def keep_rows(self, keep: torch.Tensor) -> None:
         """Keeps the batch rows where ``keep`` (B,) is True (finished rows leave the batch)."""
         self.k, self.v, self.key_mask = self.k[:, keep], self.v[:, keep], self.key_mask[keep]
+        if self.n_prefix is not None:
+            self.n_prefix = self.n_prefix[keep]
+
+
+def rope_tables(coords: torch.Tensor, head_dim: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin (B, 1, T, head_dim / 2) of the rotary angles at real-valued positions ``coords`` (B, T)."""
+    inv_freq = base ** (-torch.arange(0, head_dim, 2, device=coords.device, dtype=torch.float32) / head_dim)
+    angles = coords.float()[..., None] * inv_freq
+    return angles.cos()[:, None], angles.sin()[:, None]
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotates the two halves of ``x`` (B, H, T, Dh) as (real, imaginary) pairs (RoPE, Su et al. 2021)."""
+    x1, x2 = x.float().chunk(2, dim=-1)
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
 
 
 class SelfAttention(nn.Module):
@@ -81,10 +107,12 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
         self.dropout = cfg.dropout
 
-    def forward(self, x, attn_mask, cache: KVCache | None = None, layer: int = 0):
+    def forward(self, x, attn_mask, cache: KVCache | None = None, layer: int = 0, rope=None):
         B, T, D = x.shape
         q, k, v = self.qkv(x).split(D, dim=2)
         q, k, v = (t.view(B, T, self.n_heads, D // self.n_heads).transpose(1, 2) for t in (q, k, v))
+        if rope is not None:  # (cos, sin) of these columns; cached keys are stored rotated
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         if cache is not None:  # write this step's keys/values, attend over everything so far
             start = cache.length
             cache.k[layer, :, :, start : start + T] = k
@@ -110,8 +138,8 @@ class Block(nn.Module):
             nn.Dropout(cfg.dropout),
         )
 
-    def forward(self, x, attn_mask, cache=None, layer=0):
-        x = x + self.attn(self.ln1(x), attn_mask, cache, layer)
+    def forward(self, x, attn_mask, cache=None, layer=0, rope=None):
+        x = x + self.attn(self.ln1(x), attn_mask, cache, layer, rope)
         return x + self.mlp(self.ln2(x))
 
 
@@ -126,7 +154,18 @@ class CodecLM(nn.Module):
         self.special = nn.Embedding(2, D)  # 0 = <sos>, 1 = <task> (end of text, start of speech)
         self.tag_emb = nn.Embedding(cfg.num_tags, D) if cfg.num_tags > 0 else None
         self.spk_proj = nn.Linear(cfg.spk_embed_dim, D) if cfg.spk_embed_dim > 0 else None
-        self.pos_emb = nn.Embedding(cfg.max_len, D)
+        if cfg.position == "learned":
+            self.pos_emb = nn.Embedding(cfg.max_len, D)
+        elif cfg.position == "rope":
+            self.pos_emb = None
+            if cfg.speech_pos_rate <= 0:
+                raise ValueError("position 'rope' needs speech_pos_rate > 0 (text tokens per speech token)")
+            if (D // cfg.n_heads) % 2:
+                raise ValueError(f"position 'rope' needs an even head size, got {D // cfg.n_heads}")
+        else:
+            raise ValueError(f"position must be 'learned' or 'rope', got {cfg.position!r}")
+        # columns before the text: <sos>, then the optional tag and speaker columns
+        self.text_start = 1 + int(cfg.num_tags > 0) + int(cfg.spk_embed_dim > 0)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_f = nn.LayerNorm(D)
@@ -180,11 +219,23 @@ class CodecLM(nn.Module):
         return self.speech_emb(speech)
 
     # ------------------------------------------------------------------ core
-    def _run(self, x, valid, cache: KVCache | None = None, pos_offset=None):
+    def _positions(self, x, pos, n_prefix):
+        """Adds learned positions to `x`, or returns `x` and the RoPE tables of columns at `pos` (B, T)."""
+        if self.pos_emb is not None:
+            return x + self.pos_emb(pos), None
+        if n_prefix is None:
+            raise ValueError("position 'rope' needs n_prefix, the prefix columns of each row")
+        offset = pos - n_prefix[:, None]  # >= 0 in the speech region
+        coords = torch.where(offset >= 0, self.text_start + self.cfg.speech_pos_rate * offset.float(), pos.float())
+        return x, rope_tables(coords, self.cfg.d_model // self.cfg.n_heads, self.cfg.rope_base)
+
+    def _run(self, x, valid, cache: KVCache | None = None, pos_offset=None, n_prefix=None):
         """Runs the transformer over embedded columns `x` (B, T, D) with key validity `valid`.
 
         Without a cache `valid` (B, T) covers `x`; with a cache, `x` continues the cached
         columns and `valid` covers the new columns only. Positions count valid columns.
+        `n_prefix` (B,) counts each row's valid prefix columns (`embed_prefix`, up to <task>);
+        the first cached pass stores it in the cache for `decode_step`.
         """
         B, T, _ = x.shape
         dev = x.device
@@ -210,9 +261,12 @@ class CodecLM(nn.Module):
         else:
             eye[..., torch.arange(T), start + torch.arange(T)] = True
         mask = mask | eye
-        h = self.drop(x + self.pos_emb(pos))
+        if cache is not None and n_prefix is not None:
+            cache.n_prefix = n_prefix
+        h, rope = self._positions(x, pos, n_prefix if cache is None else cache.n_prefix)
+        h = self.drop(h)
         for i, block in enumerate(self.blocks):
-            h = block(h, mask, cache, i)
+            h = block(h, mask, cache, i, rope)
         if cache is not None:
             cache.length += T
         return self.ln_f(h)
@@ -226,9 +280,9 @@ class CodecLM(nn.Module):
         L = cache.length
         cache.key_mask[:, L] = True
         mask = cache.key_mask[:, None, None, : L + 1]  # (B, 1, 1, S)
-        h = self.speech_emb(tok)[:, None] + self.pos_emb(pos)[:, None]  # (B, 1, D)
+        h, rope = self._positions(self.speech_emb(tok)[:, None], pos[:, None], cache.n_prefix)  # (B, 1, D)
         for i, block in enumerate(self.blocks):
-            h = block(h, mask, cache, i)
+            h = block(h, mask, cache, i, rope)
         cache.length += 1
         return self.ln_f(h)[:, 0]
 
@@ -243,7 +297,7 @@ class CodecLM(nn.Module):
         B, Ts = speech.shape
         sp_valid = torch.arange(Ts, device=speech.device)[None, :] < speech_lens[:, None]
         xs = self.embed_speech(speech.masked_fill(~sp_valid, 0))
-        h = self._run(torch.cat([x, xs], 1), torch.cat([valid, sp_valid], 1))
+        h = self._run(torch.cat([x, xs], 1), torch.cat([valid, sp_valid], 1), n_prefix=valid.sum(1))
         # column of <task> predicts s_1, column of s_j predicts s_{j+1}, s_m predicts <eos>
         logits = self.head(h[:, x.shape[1] - 1 :])  # (B, Ts + 1, V + 1)
         target = F.pad(speech.masked_fill(~sp_valid, 0), (0, 1))

@@ -128,6 +128,7 @@ def sample(
     B = text.shape[0]
 
     x, valid = model.embed_prefix(text, text_lens, spk, tags)
+    n_prefix = valid.sum(1)
     p_valid = torch.arange(prompt.shape[1], device=dev)[None, :] < prompt_lens[:, None]
     x = torch.cat([x, model.embed_speech(prompt.masked_fill(~p_valid, 0))], 1)
     valid = torch.cat([valid, p_valid], 1)
@@ -152,7 +153,7 @@ def sample(
         D = model.cfg.d_model
         cache = KVCache(model.cfg.n_layers, B, model.cfg.n_heads, x.shape[1] + steps,
                         D // model.cfg.n_heads, dev, x.dtype)
-        h = model._run(x, valid, cache, pos_offset=torch.zeros(B, dtype=torch.long, device=dev))
+        h = model._run(x, valid, cache, pos_offset=torch.zeros(B, dtype=torch.long, device=dev), n_prefix=n_prefix)
         last = valid.shape[1] - 1 - valid.flip(1).long().argmax(1)  # last real column per row
         h_last = h[torch.arange(B, device=dev), last]
         n_valid = valid.sum(1)
@@ -161,7 +162,7 @@ def sample(
         if not cfg.use_cache:
             seq = torch.cat([x[rows], model.embed_speech(out[rows, :t])], 1)
             seq_valid = torch.cat([valid[rows], torch.ones(len(rows), t, dtype=torch.bool, device=dev)], 1)
-            h = model._run(seq, seq_valid)
+            h = model._run(seq, seq_valid, n_prefix=n_prefix[rows])
             last = seq_valid.shape[1] - 1 - seq_valid.flip(1).long().argmax(1)
             h_last = h[torch.arange(len(rows), device=dev), last]
         raw = model.head(h_last).float()  # (rows, V + 1)

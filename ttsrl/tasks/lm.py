@@ -19,6 +19,7 @@ from ttsrl.data.token_dataset import PromptedTokenDataset, TokenDataset, collate
 from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
 from ttsrl.tasks.base import Task
 from ttsrl.text.tokenizer import read_token_list
+from ttsrl.train.config import build_dataclass
 from ttsrl.train.trainer import move_to_device
 
 logger = logging.getLogger(__name__)
@@ -42,9 +43,15 @@ class LMTask(Task):
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> CodecLM:
-        args.model_conf = {**args.model_conf, "text_vocab_size": len(read_token_list(args.token_list)),
-                           "speech_vocab_size": args.speech_vocab_size}
-        return CodecLM(CodecLMConfig(**args.model_conf))
+        conf = {**args.model_conf, "text_vocab_size": len(read_token_list(args.token_list)),
+                "speech_vocab_size": args.speech_vocab_size}
+        if conf.get("position") == "rope" and not conf.get("speech_pos_rate"):
+            conf["speech_pos_rate"] = round(measure_pos_rate(args.train_dir), 4)
+            logger.info("speech_pos_rate %.4f text tokens per speech token (measured on %s)",
+                        conf["speech_pos_rate"], args.train_dir)
+        cfg = build_dataclass(CodecLMConfig, conf, "model_conf")
+        args.model_conf = dataclasses.asdict(cfg)  # complete: model.pt rebuilds the model
+        return CodecLM(cfg)
 
     @classmethod
     def build_datasets(cls, args):
@@ -81,6 +88,16 @@ class LMTask(Task):
             nll += float(out.loss) * n
             total += n
         return {"dev_token_acc": correct / max(total, 1), "dev_nll": nll / max(total, 1), "dev_tokens": total}
+
+
+def measure_pos_rate(token_dir: str) -> float:
+    """Text tokens per speech token over a token dir (the ``speech_pos_rate`` of position 'rope')."""
+    data = TokenDataset(token_dir)
+    n_text = sum(len(data.text[u]) for u in data.utts)
+    n_speech = sum(data.speech_lens[u] for u in data.utts)
+    if n_text == 0 or n_speech == 0:
+        raise ValueError(f"{token_dir}: no text or speech tokens to measure speech_pos_rate on")
+    return n_text / n_speech
 
 
 def load_codec_lm(path: str, device: str | torch.device = "cpu") -> CodecLM:
