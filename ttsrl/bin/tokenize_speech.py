@@ -138,6 +138,7 @@ def run(args: argparse.Namespace) -> dict:
         codebook_stats,
         load_ctc_tokenizer,
     )
+    from ttsrl.tasks.base import write_metrics
     from ttsrl.text.tokenizer import build_tokenizer, encode_texts, write_token_list
     from ttsrl.train import distributed as dist_utils
 
@@ -206,12 +207,7 @@ def run(args: argparse.Namespace) -> dict:
             metrics["ctc_cer"] = metrics[f"ctc_cer_{name}"]
     write_json(os.path.join(out, "metrics.json"), metrics)
     if args.metrics_json:
-        merged = {}
-        if os.path.isfile(args.metrics_json):
-            with open(args.metrics_json, encoding="utf-8") as f:
-                merged = json.load(f)
-        merged.update(metrics)
-        write_json(args.metrics_json, merged)
+        write_metrics(args.metrics_json, metrics)
     logger.info("%s: %d utterances, %d tokens -> %s; %s", args.data_dir, n, int(counts.sum()), out, json.dumps(metrics))
     return metrics
 
