@@ -65,6 +65,11 @@ def test_every_stage_wrote_its_outputs(recipe):
     em = json.loads((recipe / "exp/emotion_judge/metrics.json").read_text())
     assert {"train_acc", "valid_acc", "test_acc"} <= set(em) and "happy" in em["labels"], em
     assert "--target_emotion happy" in (recipe / "exp/diffro_happy/lm/log/train.log").read_text()
+    # mini_en's --lm_prompt false: the LM never reads the prompt, the flow model still does
+    for log in ("exp/base/samples/dev/log/sample.1.log", "exp/dpo/lm/log/train.log",
+                "exp/speechalign_iter2/samples/train_align/log/sample.1.log"):
+        assert "--no_prompt" in (recipe / log).read_text().splitlines()[0], log
+    assert "--lm_prompt false" in (recipe / "exp/base/decode/test/log/synthesize.log").read_text()
     assert "kl" in results["dpo"]["test"] and "kl" not in results["base"]["test"]
     # the last SpeechAlign iteration's training time includes the first's
     assert results["speechalign"]["test"]["train_min"] > results["speechalign_iter1"]["test"]["train_min"] > 0

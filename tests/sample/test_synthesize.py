@@ -81,3 +81,28 @@ def test_griffin_lim_iterations_change_the_audio(models, tmp_path):
     u = sorted(read_kv(a / "wav.scp"))[0]
     wa, wb = sf.read(read_kv(a / "wav.scp")[u])[0], sf.read(read_kv(b / "wav.scp")[u])[0]
     assert len(wa) == len(wb) and not np.allclose(wa, wb)
+
+
+def test_lm_prompt_false_prompts_the_flow_only(models, tmp_path):
+    import torch
+
+    from ttsrl.sample.sampler import SamplingConfig
+    from ttsrl.sample.synthesize import FlowOptions, Request, TTSPipeline
+
+    d, utts = make_prompted_set(tmp_path)
+    prompts, texts = read_kv(os.path.join(d, "prompt.scp")), read_kv(os.path.join(d, "text"))
+    u = utts[0]
+    kw = {"lm": str(models / "lm.pt"), "flow": str(models / "flow.pt"), "tokenizer": str(models / "tokenizer")}
+    flow_only, full = TTSPipeline.from_dirs(**kw, lm_prompt=False), TTSPipeline.from_dirs(**kw)
+    item = flow_only.prepare(Request(u, texts[u], prompts[u], "hello"))
+    bare = flow_only.prepare(Request(u, texts[u]))
+    assert item["prompt_mel"] is not None and len(item["prompt_text"]) > 0
+    cfg = SamplingConfig(top_k=5, max_len_ratio=2, seed=3)
+    # the LM sees the text alone: the same draw as an unprompted request ...
+    tokens = flow_only.speech_tokens([item], cfg)
+    assert torch.equal(tokens[0], full.speech_tokens([bare], cfg)[0])
+    # ... while the flow model still gets the prompt (its mel changes the audio)
+    opts = FlowOptions(n_steps=2)
+    with_prompt = flow_only.tokens_to_wav([item], tokens, opts)[0]
+    without = flow_only.tokens_to_wav([bare], tokens, opts)[0]
+    assert with_prompt.shape == without.shape and not np.allclose(with_prompt, without)

@@ -9,7 +9,8 @@ Usage:
       --tokenizer_dir exp/tokenizer --flow exp/base/flow/model.pt --out_dir exp/resynth/decode/test
 Writes <out_dir>/wav/<utt>.wav, <out_dir>/wav.scp, <out_dir>/errors (utterances that failed and
 why) and <out_dir>/rtf. Utterances already written are skipped, so a rerun resumes. A data dir
-gives its prompts in prompt.scp and prompt_text (mini_en's test sets have them).
+gives its prompts in prompt.scp and prompt_text (mini_en's test sets have them); with --lm_prompt
+false they condition the flow model only.
 """
 import argparse
 import logging
@@ -17,7 +18,13 @@ import os
 
 from ttsrl.sample.sampler import SamplingConfig
 from ttsrl.sample.synthesize import FlowOptions
-from ttsrl.train.config import add_config_args, add_dataclass_args, dataclass_from_args, parse_with_config
+from ttsrl.train.config import (
+    add_config_args,
+    add_dataclass_args,
+    dataclass_from_args,
+    parse_with_config,
+    str2bool,
+)
 
 
 def get_parser():
@@ -36,6 +43,8 @@ def get_parser():
                    help="Griffin-Lim iterations (fewer: faster, a little more phasey)")
     p.add_argument("--golden_tokens", default=None, help="speech.scp of tokens to resynthesize (skips the LM)")
     p.add_argument("--no_prompt", action="store_true", help="ignore the prompts")
+    p.add_argument("--lm_prompt", type=str2bool, default=True,
+                   help="false: the prompt conditions the flow model only, the LM reads the text alone")
     p.add_argument("--tag", default=None, choices=["good", "bad"],
                    help="control tag of a Chain-of-Hindsight LM (num_tags > 0; default for such an LM: good)")
     p.add_argument("--batch_size", type=int, default=8)
@@ -61,7 +70,7 @@ def main(argv=None):
     requests = read_requests(args.data_dir, args.seedtts_list, args.golden_tokens, not args.no_prompt)
     tts = TTSPipeline.from_dirs(None if args.golden_tokens else args.lm, args.flow, args.tokenizer_dir,
                                 args.vocoder, args.vocoder_path, device, tag=args.tag,
-                                griffin_lim_iters=args.griffin_lim_iters)
+                                griffin_lim_iters=args.griffin_lim_iters, lm_prompt=args.lm_prompt)
     report = synthesize_requests(tts, requests, args.out_dir, dataclass_from_args(SamplingConfig, args),
                                  dataclass_from_args(FlowOptions, args, prefix="flow_"), args.batch_size)
     if report.written:

@@ -3,7 +3,9 @@
 Zero-shot prompting as in CosyVoice: the prompt audio is tokenized by the speech tokenizer;
 its transcript is put before the text to speak, its tokens start the LM's speech region,
 and its log-mel and tokens condition the flow model (so the voice follows the prompt).
-With ``golden`` tokens (resynthesis) the LM is skipped.
+With ``lm_prompt=False`` only the flow model is prompted: the LM reads the text alone and the
+voice comes from the flow's prompt mel (a small LM follows the text better without the prompt
+to continue; see the mini_en recipe). With ``golden`` tokens (resynthesis) the LM is skipped.
 
 Usage::
 
@@ -72,9 +74,11 @@ class SynthReport:
 
 
 class TTSPipeline:
-    def __init__(self, lm, flow, tokenizer, text_tokenizer, vocoder, device, tag: str | None = None):
+    def __init__(self, lm, flow, tokenizer, text_tokenizer, vocoder, device, tag: str | None = None,
+                 lm_prompt: bool = True):
         self.lm, self.flow, self.tokenizer, self.vocoder = lm, flow, tokenizer, vocoder
         self.tag = tag  # control tag of a Chain-of-Hindsight LM (None: "good" for such an LM)
+        self.lm_prompt = lm_prompt  # False: the prompt conditions the flow model only
         if lm is not None:
             tag_ids(lm, tag, 1)  # a tag the LM does not have fails here, not per batch
         self.text_tokenizer = text_tokenizer
@@ -84,7 +88,7 @@ class TTSPipeline:
     @classmethod
     def from_dirs(cls, lm: str | None, flow: str, tokenizer: str, vocoder: str = "griffin_lim",
                   vocoder_path: str | None = None, device: str | torch.device = "cpu",
-                  tag: str | None = None, griffin_lim_iters: int = 32) -> TTSPipeline:
+                  tag: str | None = None, griffin_lim_iters: int = 32, lm_prompt: bool = True) -> TTSPipeline:
         from ttsrl.models.speech_tokenizer import SpeechTokenizer, load_ctc_tokenizer
         from ttsrl.models.vocoder import build_vocoder
         from ttsrl.tasks.flow import load_flow
@@ -96,7 +100,8 @@ class TTSPipeline:
                    vocoder=build_vocoder(vocoder, vocoder_path, device, mel_config=tok.config.mel,
                                          **({"n_iter": griffin_lim_iters} if vocoder == "griffin_lim" else {})),
                    device=device,
-                   tag=tag)
+                   tag=tag,
+                   lm_prompt=lm_prompt)
 
     # ------------------------------------------------------------------ inputs
     def encode_text(self, utt: str, text: str) -> list[int]:
@@ -132,13 +137,16 @@ class TTSPipeline:
     # ------------------------------------------------------------------ synthesis
     @torch.no_grad()
     def speech_tokens(self, items: list[dict], cfg: SamplingConfig) -> list[torch.Tensor]:
-        """Golden tokens, or one LM sample per item (prompt text + text, prompt tokens)."""
+        """Golden tokens, or one LM sample per item (prompt text + text, prompt tokens; the text alone
+        without ``lm_prompt``)."""
         if all(it["golden"] is not None for it in items):
             return [torch.as_tensor(np.asarray(it["golden"]), dtype=torch.long) for it in items]
         if self.lm is None:
             raise ValueError("no LM loaded: pass golden tokens or an LM")
-        text, text_lens = pad_1d([torch.tensor(it["prompt_text"] + it["text"]) for it in items])
-        prompt, prompt_lens = pad_1d([torch.as_tensor(it["prompt_tokens"], dtype=torch.long) for it in items])
+        p = self.lm_prompt
+        text, text_lens = pad_1d([torch.tensor((it["prompt_text"] if p else []) + it["text"]) for it in items])
+        prompt, prompt_lens = pad_1d([torch.as_tensor(it["prompt_tokens"] if p else [], dtype=torch.long)
+                                      for it in items])
         out = sample(self.lm, text.to(self.device), text_lens.to(self.device), cfg,
                      prompt=prompt.to(self.device), prompt_lens=prompt_lens.to(self.device),
                      target_text_lens=torch.tensor([len(it["text"]) for it in items], device=self.device),

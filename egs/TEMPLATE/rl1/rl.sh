@@ -44,6 +44,9 @@
 #   --lm_config / --flow_config  stage 4 configs (default ${MAIN_ROOT}/conf/{lm,flow}/small.yaml)
 #   --vocoder griffin_lim|vocos  vocoder of stages 4 and 8 (vocos is trained in stage 4)
 #   --sample_sets, --num_candidates, --sample_args   stage 5 sampling (default: the align set and dev, 4)
+#   --lm_prompt true|false       whether the codec LM reads the zero-shot prompt (its text and speech tokens)
+#                                in stages 5, 7, 8 and the KL of 9; false: the prompt conditions the flow model
+#                                only (default true)
 #   --decode_models "..."        stage 8: models that synthesize the test sets (default: resynth base and the
 #                                align methods; resynth: golden tokens)
 #   --decode_args "..."          options of ttsrl.bin.synthesize (sampling, --flow_n_steps, ...)
@@ -95,6 +98,7 @@ vocoder_config=""       # stage 4: vocos config (empty: ${MAIN_ROOT}/conf/vocode
 sample_sets=""          # stage 5: sets to sample candidates for (empty: the align set and valid_set)
 num_candidates=4        # stage 5: candidates per (prompt, text)
 sample_args="--top_k 50" # stage 5: sampling options of ttsrl.bin.sample_lm
+lm_prompt=true          # stages 5-9: the codec LM reads the zero-shot prompt (false: only the flow model does)
 decode_models=""        # stage 8: models to synthesize the test sets with (empty: resynth base + align methods)
 decode_args="--top_k 50 --flow_n_steps 10" # stage 8: options of ttsrl.bin.synthesize
 score_metrics="wer,cer,sim,f0v,nll,dnsmos"  # stage 9: metrics of decoded models
@@ -122,6 +126,11 @@ flow_config=${flow_config:-${MAIN_ROOT}/conf/flow/small.yaml}
 vocoder_config=${vocoder_config:-${MAIN_ROOT}/conf/vocoder/small.yaml}
 reward_config=${reward_config:-${MAIN_ROOT}/conf/reward/small.yaml}
 align_methods=${align_method:-${align_methods}}
+case ${lm_prompt} in
+  true) no_lm_prompt=() ;;
+  false) no_lm_prompt=(--no_prompt) ;;  # for sample_lm, train_align and lm_kl
+  *) echo "$0: --lm_prompt must be true or false, got '${lm_prompt}'" >&2; exit 1 ;;
+esac
 align_set=${train_set}_align
 [ "${align_set_size}" -gt 0 ] || align_set=""
 sample_sets=${sample_sets:-${align_set} ${valid_set}}
@@ -235,7 +244,8 @@ sample_candidates() {
   # shellcheck disable=SC2086
   ${decode_cmd} --gpu "${ngpu}" JOB=1:"${nj}" "${sdir}/log/sample.JOB.log" python -m ttsrl.bin.sample_lm \
     --lm "${lm}" --token_dir "${dumpdir}/tokens/${dset}" --out_dir "${sdir}" \
-    --num_candidates "${num_candidates}" --job JOB --num_jobs "${nj}" --ngpu "${ngpu}" --num_threads 1 ${sample_args}
+    --num_candidates "${num_candidates}" --job JOB --num_jobs "${nj}" --ngpu "${ngpu}" --num_threads 1 \
+    "${no_lm_prompt[@]}" ${sample_args}
   if [ "${nj}" -gt 1 ]; then  # merge the jobs' outputs (tokens.JOB.scp, logprobs.JOB, finished.JOB)
     cat "${sdir}"/tokens.*.scp | sort > "${sdir}/tokens.scp"
     for f in logprobs finished; do cat "${sdir}/${f}".* | sort > "${sdir}/${f}"; done
@@ -300,7 +310,7 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     algo=${method%%_*}  # the method of ttsrl.bin.train_align (diffro_happy -> diffro)
     conf=${align_config:-${MAIN_ROOT}/conf/align/${algo/bon/raft}.yaml}
     common=(--method "${algo}" --token_dir "${tok}/${align_set}" --valid_token_dir "${tok}/${valid_set}"
-            --valid_pairs "${expdir}/base/samples/${valid_set}/pairs/${pmode}/pairs.jsonl")
+            --valid_pairs "${expdir}/base/samples/${valid_set}/pairs/${pmode}/pairs.jsonl" "${no_lm_prompt[@]}")
     [ "${algo}" = diffro ] && common+=(--reward_model "${expdir}/reward")
     [[ ${method} == diffro_* ]] && common+=(--target_emotion "${method#diffro_}")
     if [ "${method}" = speechalign ]; then
@@ -343,7 +353,8 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
       # shellcheck disable=SC2086
       ${decode_cmd} --gpu "${ngpu}" "${ddir}/log/synthesize.log" python -m ttsrl.bin.synthesize "${src[@]}" \
         --data_dir "${datadir}/${dset}" --out_dir "${ddir}" --tokenizer_dir "${expdir}/tokenizer" \
-        --flow "${expdir}/base/flow/model.pt" --vocoder "${vocoder}" --ngpu "${ngpu}" ${decode_args}
+        --flow "${expdir}/base/flow/model.pt" --vocoder "${vocoder}" --ngpu "${ngpu}" --lm_prompt "${lm_prompt}" \
+        ${decode_args}
       touch "${ddir}/.done"
     done
   done
@@ -385,7 +396,8 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
     for dset in ${test_sets}; do
       python -m ttsrl.bin.lm_kl --lm "${expdir}/${model}/lm/model.pt" --ref_lm "${expdir}/base/lm/model.pt" \
         --token_dir "${dumpdir}/tokens/${dset}" --results "${expdir}/results.json" --model_tag "${model}" \
-        --test_set "${dset}" --train_metrics "${train_metrics[@]}" > "${expdir}/log/kl_${model}_${dset}.json"
+        --test_set "${dset}" --train_metrics "${train_metrics[@]}" "${no_lm_prompt[@]}" \
+        > "${expdir}/log/kl_${model}_${dset}.json"
     done
   done
   vdir=${expdir}/reward/vs_judge/${valid_set}
