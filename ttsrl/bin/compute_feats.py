@@ -15,13 +15,7 @@ import argparse
 import dataclasses
 import logging
 
-
-def str2bool(value: str) -> bool:
-    if value.lower() in ("true", "1", "yes"):
-        return True
-    if value.lower() in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+from ttsrl.train.config import str2bool
 
 
 def get_parser() -> argparse.ArgumentParser:
