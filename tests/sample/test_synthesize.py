@@ -87,16 +87,19 @@ def test_lm_prompt_false_prompts_the_flow_only(models, tmp_path):
     import torch
 
     from ttsrl.sample.sampler import SamplingConfig
-    from ttsrl.sample.synthesize import FlowOptions, Request, TTSPipeline
+    from ttsrl.sample.synthesize import FlowOptions, Request, TTSPipeline, UttError
 
     d, utts = make_prompted_set(tmp_path)
     prompts, texts = read_kv(os.path.join(d, "prompt.scp")), read_kv(os.path.join(d, "text"))
     u = utts[0]
     kw = {"lm": str(models / "lm.pt"), "flow": str(models / "flow.pt"), "tokenizer": str(models / "tokenizer")}
     flow_only, full = TTSPipeline.from_dirs(**kw, lm_prompt=False), TTSPipeline.from_dirs(**kw)
-    item = flow_only.prepare(Request(u, texts[u], prompts[u], "hello"))
+    # the prompt's transcript is not read: its unknown "z" is no error here
+    item = flow_only.prepare(Request(u, texts[u], prompts[u], "a buzz"))
     bare = flow_only.prepare(Request(u, texts[u]))
-    assert item["prompt_mel"] is not None and len(item["prompt_text"]) > 0
+    assert item["prompt_mel"] is not None and item["prompt_text"] == []
+    with pytest.raises(UttError, match=u):
+        full.prepare(Request(u, texts[u], prompts[u], "a buzz"))
     cfg = SamplingConfig(top_k=5, max_len_ratio=2, seed=3)
     # the LM sees the text alone: the same draw as an unprompted request ...
     tokens = flow_only.speech_tokens([item], cfg)

@@ -130,7 +130,7 @@ class TTSPipeline:
             tokens, lens = self.tokenizer.encode(mel, mel_lens)
             item["prompt_tokens"] = tokens[0, : int(lens[0])].cpu().numpy()
             item["prompt_mel"] = mel[0, : int(mel_lens[0])].T.cpu()  # (n_mels, T)
-            if req.prompt_text:
+            if req.prompt_text and self.lm_prompt:  # only the LM reads the prompt's transcript
                 item["prompt_text"] = self.encode_text(req.utt, req.prompt_text)
         return item
 
@@ -144,7 +144,7 @@ class TTSPipeline:
         if self.lm is None:
             raise ValueError("no LM loaded: pass golden tokens or an LM")
         p = self.lm_prompt
-        text, text_lens = pad_1d([torch.tensor((it["prompt_text"] if p else []) + it["text"]) for it in items])
+        text, text_lens = pad_1d([torch.tensor(it["prompt_text"] + it["text"]) for it in items])
         prompt, prompt_lens = pad_1d([torch.as_tensor(it["prompt_tokens"] if p else [], dtype=torch.long)
                                       for it in items])
         out = sample(self.lm, text.to(self.device), text_lens.to(self.device), cfg,
