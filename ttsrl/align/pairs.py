@@ -106,7 +106,8 @@ def read_rewards(path: str) -> RewardTable:
     return table
 
 
-def _group(keys) -> dict[str, list[tuple[int, str]]]:
+def group_candidates(keys) -> dict[str, list[tuple[int, str]]]:
+    """``{utt: [(k, "<utt>-c<k>"), ...]}`` of candidate keys, utterances and candidates in order."""
     by_utt: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for key in keys:
         utt, k = parse_candidate_key(key)
@@ -123,7 +124,8 @@ def _pair(utt, mode, chosen_key, chosen, chosen_reward, rejected_key=None, rejec
             "rejected_reward": rejected_reward, "chosen_key": chosen_key, "rejected_key": rejected_key, "mode": mode}
 
 
-def _best_worst(cands: list[tuple[int, str]], reward: Mapping[str, float]) -> tuple[str, str]:
+def best_and_worst(cands: list[tuple[int, str]], reward: Mapping[str, float]) -> tuple[str, str]:
+    """Keys of the highest- and the lowest-reward candidate of one utterance (``group_candidates``)."""
     best = max(cands, key=lambda c: (reward[c[1]], -c[0]))[1]  # ties: lowest k
     worst = min(cands, key=lambda c: (reward[c[1]], -c[0]))[1]  # ties: highest k
     return best, worst
@@ -139,12 +141,12 @@ def best_worst_pairs(
 ) -> tuple[list[dict], dict[str, int]]:
     """Best-vs-worst pair per utterance of the scored candidates ``reward`` (keys ``<utt>-c<k>``)."""
     pairs, counts = [], _new_counts()
-    for utt, cands in _group(reward).items():
+    for utt, cands in group_candidates(reward).items():
         counts["utts"] += 1
         if len(cands) < 2:
             counts["dropped_single"] += 1
             continue
-        best, worst = _best_worst(cands, reward)
+        best, worst = best_and_worst(cands, reward)
         chosen, rejected = _ids(tokens, best), _ids(tokens, worst)
         gap = reward[best] - reward[worst]
         if chosen == rejected:
@@ -170,12 +172,12 @@ def golden_pairs(
     An utterance missing from ``golden`` raises, naming it and ``golden_source``.
     """
     pairs, counts = [], _new_counts()
-    for utt, cands in _group(reward if reward is not None else tokens.keys()).items():
+    for utt, cands in group_candidates(reward if reward is not None else tokens.keys()).items():
         counts["utts"] += 1
         if utt not in golden:
             raise DataDirError(f"{golden_source}: no golden tokens for utterance {utt}")
         if reward is not None:
-            worst = _best_worst(cands, reward)[1]
+            worst = best_and_worst(cands, reward)[1]
         else:
             worst = next((key for k, key in cands if k == 0), cands[0][1])
         chosen, rejected = _ids(golden, utt), _ids(tokens, worst)
@@ -191,9 +193,9 @@ def golden_pairs(
 def best_of_n(reward: Mapping[str, float], tokens: Mapping[str, np.ndarray]) -> tuple[list[dict], dict[str, int]]:
     """The highest-reward candidate of every utterance (RAFT's fine-tuning set), rejected null."""
     pairs, counts = [], _new_counts()
-    for utt, cands in _group(reward).items():
+    for utt, cands in group_candidates(reward).items():
         counts["utts"] += 1
-        best = _best_worst(cands, reward)[0]
+        best = best_and_worst(cands, reward)[0]
         pairs.append(_pair(utt, "best", best, _ids(tokens, best), reward[best]))
     counts["pairs"] = len(pairs)
     return pairs, counts

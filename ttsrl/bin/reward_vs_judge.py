@@ -6,7 +6,9 @@ For the candidates of the first ``--num_utts`` utterances of a sampled set (stag
 flow -> vocoder, with the utterance's prompt) and transcribed by the judge, and the Spearman
 correlation between the reward column (default ``text``, the CTC log-likelihood per text
 token) and the judge's per-candidate CER is reported. A good reward correlates *negatively*
-with CER; ``spearman_vs_judge`` is reported with its sign. Written to ``--metrics_json``
+with CER; ``spearman_vs_judge`` is reported with its sign. Beside it, what the preference data
+sees (``pair_agreement``): how often the judge prefers the reward's best-vs-worst pick, and how
+many CER points best-of-N by the reward gains. Written to ``--metrics_json``
 (e.g. exp/reward/metrics.json) and printed as JSON.
 
 Usage:
@@ -66,6 +68,33 @@ def read_tsv(path: str, column: str) -> dict[str, float]:
         return {r[key]: float(r[column]) for r in reader if r.get(column) not in (None, "", "nan", "None")}
 
 
+def pair_agreement(rewards: dict[str, float], cer: dict[str, float]) -> dict:
+    """How the judge sees the reward's choices, per utterance with two or more judged candidates.
+
+    ``pair_agreement_vs_judge``: share of best-vs-worst pairs (by reward, as stage 6 builds them)
+    whose chosen candidate the judge reads with a lower CER (a CER tie counts one half; a reward
+    tie is no pair). ``best_of_n_gain``: mean CER of all candidates minus the CER of the reward's
+    best one, in CER points, averaged over utterances; ``best_of_n_gain_oracle``: the same for the
+    judge's own best, the most any selection could gain.
+    """
+    from ttsrl.align.pairs import best_and_worst, group_candidates
+
+    agree, pairs, gain, oracle = 0.0, 0, [], []
+    for cands in group_candidates(k for k in rewards if k in cer).values():
+        if len(cands) < 2:
+            continue
+        best, worst = best_and_worst(cands, rewards)
+        mean = sum(cer[k] for _, k in cands) / len(cands)
+        gain.append(mean - cer[best])
+        oracle.append(mean - min(cer[k] for _, k in cands))
+        if rewards[best] > rewards[worst]:
+            pairs += 1
+            agree += 1.0 if cer[best] < cer[worst] else 0.5 if cer[best] == cer[worst] else 0.0
+    mean_or_none = lambda xs: round(sum(xs) / len(xs), 4) if xs else None  # noqa: E731
+    return {"pair_agreement_vs_judge": round(agree / pairs, 4) if pairs else None, "pair_agreement_pairs": pairs,
+            "best_of_n_gain": mean_or_none(gain), "best_of_n_gain_oracle": mean_or_none(oracle)}
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
     args = get_parser().parse_args(argv)
@@ -96,7 +125,8 @@ def main(argv=None) -> int:
         rho = pval = None
     out = {"spearman_vs_judge": None if rho is None else round(float(rho), 4),
            "spearman_vs_judge_p": None if pval is None else float(pval),
-           "spearman_vs_judge_candidates": len(common), "spearman_vs_judge_reward": args.reward_column}
+           "spearman_vs_judge_candidates": len(common), "spearman_vs_judge_reward": args.reward_column,
+           **pair_agreement(rewards, cer)}
     if args.metrics_json:
         write_metrics(args.metrics_json, out)
     print(json.dumps(out))

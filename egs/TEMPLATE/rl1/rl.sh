@@ -39,7 +39,8 @@
 #   --reward_args "..."          more options for ttsrl.bin.train_reward
 #   --reward_weights "{...}"     token-level reward of candidates, e.g. "{text: 1.0, quality: 0.2}" (default text only)
 #   --pair_margin X              stage 6: best-vs-worst pairs closer than X in reward are dropped (default 0)
-#   --reward_vs_judge_utts N     stage 9: Spearman of reward vs judge CER over the candidates of N dev utterances
+#   --reward_vs_judge_utts N     stage 9: Spearman of reward vs judge CER, and how often the judge agrees with
+#                                best-vs-worst pairs, over the candidates of N dev utterances
 #                                (each synthesized and transcribed; default 40, 0 = off) -> exp/reward/metrics.json
 #   --lm_config / --flow_config  stage 4 configs (default ${MAIN_ROOT}/conf/{lm,flow}/small.yaml)
 #   --vocoder griffin_lim|vocos  vocoder of stages 4 and 8 (vocos is trained in stage 4)
