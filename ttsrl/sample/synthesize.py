@@ -143,9 +143,9 @@ class TTSPipeline:
             return [torch.as_tensor(np.asarray(it["golden"]), dtype=torch.long) for it in items]
         if self.lm is None:
             raise ValueError("no LM loaded: pass golden tokens or an LM")
-        p = self.lm_prompt
-        text, text_lens = pad_1d([torch.tensor(it["prompt_text"] + it["text"]) for it in items])
-        prompt, prompt_lens = pad_1d([torch.as_tensor(it["prompt_tokens"] if p else [], dtype=torch.long)
+        text, text_lens = pad_1d([torch.tensor(it["prompt_text"] + it["text"]) for it in items])  # no prompt text
+        # without lm_prompt (prepare left it out); the prompt tokens stay in the item for the flow model
+        prompt, prompt_lens = pad_1d([torch.as_tensor(it["prompt_tokens"] if self.lm_prompt else [], dtype=torch.long)
                                       for it in items])
         out = sample(self.lm, text.to(self.device), text_lens.to(self.device), cfg,
                      prompt=prompt.to(self.device), prompt_lens=prompt_lens.to(self.device),
