@@ -380,7 +380,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data_dir", default="data", help="where the Kaldi data dirs go")
     parser.add_argument("--db_dir", default="db", help="where the wavs go")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--num_train", type=int, default=3200)
+    parser.add_argument("--num_train", type=int, default=12800)
     parser.add_argument("--num_train_sentences", type=int, default=0,
                         help="distinct train sentences; 0: three quarters of --num_train")  # fmt: skip
     parser.add_argument("--num_dev", type=int, default=160)
