@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 
 import pytest
 import torch
@@ -20,6 +21,7 @@ from ttsrl.train.trainer import (
     TrainerConfig,
     find_resume_checkpoint,
     load_checkpoint,
+    load_model,
     lr_factor,
 )
 
@@ -269,3 +271,36 @@ def test_extra_state_is_checkpointed(tmp_path):
     second = EmaTrainer(linear(seed=3), batches(3, 2), None, lin_loss, cfg, tmp_path)
     second.train()
     torch.testing.assert_close(second.loaded["ema"]["weight"], first.ema["weight"])
+
+
+@dataclass
+class _ToyConf:
+    d: int = 3
+    name: str = "x"
+
+
+class _Toy(nn.Module):
+    def __init__(self, conf: _ToyConf) -> None:
+        super().__init__()
+        self.conf = conf
+        self.lin = nn.Linear(conf.d, 1)
+
+
+def test_load_model_rebuilds_from_the_saved_config_and_names_bad_files(tmp_path):
+    src = _Toy(_ToyConf(d=4, name="y"))
+    torch.save({"model": src.state_dict(), "config": {"model_conf": {"d": 4, "name": "y"}}}, tmp_path / "model.pt")
+    for path in (tmp_path, tmp_path / "model.pt"):  # the folder or the file
+        model = load_model(path, _Toy, _ToyConf, "toy model")
+        assert model.conf == _ToyConf(d=4, name="y") and not model.training
+        assert torch.equal(model.lin.weight, src.lin.weight)
+
+    with pytest.raises(FileNotFoundError, match=r"toy model not found: .*missing$"):
+        load_model(tmp_path / "missing", _Toy, _ToyConf, "toy model")
+    with pytest.raises(ValueError, match=r"model.pt: no model_conf with a vocab in the saved config; not a toy model"):
+        load_model(tmp_path, _Toy, _ToyConf, "toy model", require="vocab")
+    torch.save({"model": {}, "config": {"lr": 1.0}}, tmp_path / "other.pt")  # e.g. not a model checkpoint
+    with pytest.raises(ValueError, match="no model_conf in the saved config; not a toy model"):
+        load_model(tmp_path / "other.pt", _Toy, _ToyConf, "toy model")
+    torch.save({"model": {}, "config": {"model_conf": {"d": 4, "depth": 2}}}, tmp_path / "newer.pt")
+    with pytest.raises(ConfigError, match="unknown key 'depth'"):
+        load_model(tmp_path / "newer.pt", _Toy, _ToyConf, "toy model")

@@ -36,7 +36,6 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -148,17 +147,9 @@ class CTCASR(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> CTCASR:
         """Load ``<path>/model.pt`` (or the file ``path``) written by ``ttsrl.bin.train_asr``; eval mode."""
-        path = Path(path)
-        ckpt_path = path / "model.pt" if path.is_dir() else path
-        if not ckpt_path.is_file():
-            raise FileNotFoundError(f"CTC ASR model not found: {ckpt_path}")
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        conf = (ckpt.get("config") or {}).get("model_conf")
-        if not isinstance(conf, Mapping) or "token_list" not in conf:
-            raise ValueError(f"{ckpt_path}: no model_conf with a token_list in the saved config; not a CTC ASR model")
-        model = cls(build_dataclass(CTCASRConfig, conf, f"{ckpt_path}: model_conf"))
-        model.load_state_dict(ckpt["model"])
-        return model.to(device).eval()
+        from ttsrl.train.trainer import load_model
+
+        return load_model(path, cls, CTCASRConfig, "CTC ASR model", device, require="token_list")
 
     # ------------------------------------------------------------------ augmentation
     def augment(self, mel: torch.Tensor, mel_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

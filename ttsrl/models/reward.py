@@ -54,16 +54,14 @@ imperfect as the LM's samples.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ttsrl.models.modules import Encoder, LinearUpsample, lengths_to_mask
-from ttsrl.train.config import build_dataclass
 
 __all__ = [
     "CLASS_HEADS",
@@ -350,17 +348,7 @@ class MultiTaskReward(nn.Module):
 
 def load_reward_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> MultiTaskReward:
     """The reward model of ``<dir>/model.pt`` (or the file ``path``) written by ``ttsrl.bin.train_reward``; eval mode."""
-    from ttsrl.train.trainer import load_checkpoint
+    from ttsrl.train.trainer import load_model
 
-    path = Path(path)
-    ckpt_path = path / "model.pt" if path.is_dir() else path
-    if not ckpt_path.is_file():
-        raise FileNotFoundError(f"reward model not found: {ckpt_path}")
-    ckpt = load_checkpoint(ckpt_path)
-    conf = (ckpt.get("config") or {}).get("model_conf")
-    if not isinstance(conf, Mapping) or not conf.get("text_vocab_size"):
-        raise ValueError(f"{ckpt_path}: no model_conf with a text_vocab_size in the saved config; not a reward model")
-    model = MultiTaskReward(build_dataclass(MultiTaskRewardConfig, conf, f"{ckpt_path}: model_conf"))
-    model.load_state_dict(ckpt["model"])
-    return model.to(device).eval()
+    return load_model(path, MultiTaskReward, MultiTaskRewardConfig, "reward model", device, require="text_vocab_size")
 

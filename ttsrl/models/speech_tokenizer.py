@@ -180,17 +180,9 @@ class SpeechTokenizer(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> SpeechTokenizer:
         """Load ``<path>/model.pt`` (or the file ``path``) written by the tokenizer trainer; eval mode."""
-        path = Path(path)
-        ckpt_path = path / "model.pt" if path.is_dir() else path
-        if not ckpt_path.is_file():
-            raise FileNotFoundError(f"speech tokenizer not found: {ckpt_path}")
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        conf = (ckpt.get("config") or {}).get("model_conf")
-        if not isinstance(conf, Mapping):
-            raise ValueError(f"{ckpt_path}: no model_conf in the saved config; not a speech tokenizer")
-        model = cls(build_dataclass(SpeechTokenizerConfig, conf, f"{ckpt_path}: model_conf"))
-        model.load_state_dict(ckpt["model"])
-        return model.to(device).eval()
+        from ttsrl.train.trainer import load_model
+
+        return load_model(path, cls, SpeechTokenizerConfig, "speech tokenizer", device)
 
     # ------------------------------------------------------------------ core
     def _encode(self, mel: torch.Tensor, mel_lens: torch.Tensor):

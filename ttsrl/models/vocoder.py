@@ -28,7 +28,8 @@ Usage::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+import os
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -250,15 +251,11 @@ class VocosVocoder(nn.Module):
         return wav * _frames_mask(wav_lens, wav.shape[-1]), wav_lens
 
 
-def load_vocos(path: str, device: str | torch.device = "cpu") -> VocosVocoder:
-    """The Vocos vocoder stored in a ``model.pt`` written by training (its config rebuilds it)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    conf = ckpt["config"]["model_conf"]
-    known = {f.name for f in fields(VocosConfig)}
-    conf = {k: (tuple(v) if isinstance(v, list) else v) for k, v in conf.items() if k in known}
-    model = VocosVocoder(VocosConfig(**conf))
-    model.load_state_dict(ckpt["model"])
-    return model.to(device).eval()
+def load_vocos(path: str | os.PathLike, device: str | torch.device = "cpu") -> VocosVocoder:
+    """The Vocos vocoder of ``<dir>/model.pt`` (or the file ``path``) written by training; eval mode."""
+    from ttsrl.train.trainer import load_model
+
+    return load_model(path, VocosVocoder, VocosConfig, "Vocos vocoder", device)
 
 
 def build_vocoder(kind: str = "griffin_lim", path: str | None = None, device: str | torch.device = "cpu",

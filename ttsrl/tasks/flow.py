@@ -125,13 +125,9 @@ class FlowTask(Task):
         return metrics
 
 
-def load_flow(path: str, device: str | torch.device = "cpu") -> FlowMatching:
-    """The flow model stored in a ``model.pt`` written by training (config, weights and mel stats)."""
-    from ttsrl.train.trainer import load_checkpoint
+def load_flow(path: str | os.PathLike, device: str | torch.device = "cpu") -> FlowMatching:
+    """The flow model of ``<dir>/model.pt`` (or the file ``path``) written by training (config, weights
+    and mel stats); eval mode."""
+    from ttsrl.train.trainer import load_model
 
-    ckpt = load_checkpoint(path)
-    conf = ckpt["config"]["model_conf"]
-    known = {f.name for f in dataclasses.fields(FlowConfig)}
-    model = FlowMatching(FlowConfig(**{k: v for k, v in conf.items() if k in known}))
-    model.load_state_dict(ckpt["model"])
-    return model.to(device).eval()
+    return load_model(path, FlowMatching, FlowConfig, "flow model", device)

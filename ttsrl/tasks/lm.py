@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 
 import torch
 
@@ -20,7 +21,7 @@ from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
 from ttsrl.tasks.base import Task
 from ttsrl.text.tokenizer import read_token_list
 from ttsrl.train.config import build_dataclass
-from ttsrl.train.trainer import move_to_device
+from ttsrl.train.trainer import load_model, move_to_device
 
 logger = logging.getLogger(__name__)
 
@@ -100,13 +101,6 @@ def measure_pos_rate(token_dir: str) -> float:
     return n_text / n_speech
 
 
-def load_codec_lm(path: str, device: str | torch.device = "cpu") -> CodecLM:
-    """The LM stored in a ``model.pt`` written by training (its config rebuilds the model)."""
-    from ttsrl.train.trainer import load_checkpoint
-
-    ckpt = load_checkpoint(path)
-    conf = ckpt["config"]["model_conf"]
-    known = {f.name for f in dataclasses.fields(CodecLMConfig)}
-    model = CodecLM(CodecLMConfig(**{k: v for k, v in conf.items() if k in known}))
-    model.load_state_dict(ckpt["model"])
-    return model.to(device).eval()
+def load_codec_lm(path: str | os.PathLike, device: str | torch.device = "cpu") -> CodecLM:
+    """The LM of ``<dir>/model.pt`` (or the file ``path``) written by training; eval mode."""
+    return load_model(path, CodecLM, CodecLMConfig, "codec LM", device)

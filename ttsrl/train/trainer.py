@@ -73,7 +73,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ttsrl.train import distributed as dist_utils
-from ttsrl.train.config import ConfigError, dump_config, to_plain
+from ttsrl.train.config import ConfigError, build_dataclass, dump_config, to_plain
 from ttsrl.utils.fileio import atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ __all__ = [
     "find_resume_checkpoint",
     "get_rng_state",
     "load_checkpoint",
+    "load_model",
     "move_to_device",
     "set_rng_state",
     "set_seed",
@@ -298,6 +299,26 @@ def build_scheduler(
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load a checkpoint written by :class:`Trainer` (or ``model.pt``) onto the CPU."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_model(path: str | os.PathLike, model_cls: type, config_cls: type, what: str,
+               device: str | torch.device = "cpu", require: str | None = None) -> nn.Module:
+    """Rebuild a trained model from ``<path>/model.pt`` (or the file ``path``): the saved
+    ``model_conf`` builds ``config_cls`` (unknown keys are an error), ``model_cls(config)`` takes
+    the weights; eval mode on ``device``. ``what`` names the model in errors; ``require`` is a
+    ``model_conf`` key without which the file is not this kind of model."""
+    path = Path(path)
+    ckpt_path = path / "model.pt" if path.is_dir() else path
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(f"{what} not found: {ckpt_path}")
+    ckpt = load_checkpoint(ckpt_path)
+    conf = (ckpt.get("config") or {}).get("model_conf") if isinstance(ckpt, Mapping) else None
+    if not isinstance(conf, Mapping) or (require is not None and require not in conf):
+        needed = f"model_conf with a {require}" if require else "model_conf"
+        raise ValueError(f"{ckpt_path}: no {needed} in the saved config; not a {what}")
+    model = model_cls(build_dataclass(config_cls, conf, f"{ckpt_path}: model_conf"))
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval()
 
 
 def _checkpoint_steps(ckpt_dir: Path) -> list[tuple[int, Path]]:
