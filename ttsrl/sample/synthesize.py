@@ -143,8 +143,8 @@ class TTSPipeline:
             return [torch.as_tensor(np.asarray(it["golden"]), dtype=torch.long) for it in items]
         if self.lm is None:
             raise ValueError("no LM loaded: pass golden tokens or an LM")
-        text, text_lens = pad_1d([torch.tensor(it["prompt_text"] + it["text"]) for it in items])  # no prompt text
-        # without lm_prompt (prepare left it out); the prompt tokens stay in the item for the flow model
+        # without lm_prompt, prepare() left the prompt text out and the prompt tokens go to the flow model only
+        text, text_lens = pad_1d([torch.tensor(it["prompt_text"] + it["text"]) for it in items])
         prompt, prompt_lens = pad_1d([torch.as_tensor(it["prompt_tokens"] if self.lm_prompt else [], dtype=torch.long)
                                       for it in items])
         out = sample(self.lm, text.to(self.device), text_lens.to(self.device), cfg,

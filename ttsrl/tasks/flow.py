@@ -29,7 +29,7 @@ from ttsrl.data.mel_dataset import TokenMelDataset, collate_token_mel
 from ttsrl.feats.stats import FeatStats
 from ttsrl.models.flow import FlowConfig, FlowMatching
 from ttsrl.tasks.base import Task
-from ttsrl.train.trainer import move_to_device
+from ttsrl.train.trainer import load_model, move_to_device
 
 
 def _dct_matrix(n_in: int, n_out: int, device) -> torch.Tensor:
@@ -128,6 +128,4 @@ class FlowTask(Task):
 def load_flow(path: str | os.PathLike, device: str | torch.device = "cpu") -> FlowMatching:
     """The flow model of ``<dir>/model.pt`` (or the file ``path``) written by training (config, weights
     and mel stats); eval mode."""
-    from ttsrl.train.trainer import load_model
-
     return load_model(path, FlowMatching, FlowConfig, "flow model", device)
