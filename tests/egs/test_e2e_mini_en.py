@@ -65,6 +65,9 @@ def test_every_stage_wrote_its_outputs(recipe):
     em = json.loads((recipe / "exp/emotion_judge/metrics.json").read_text())
     assert {"train_acc", "valid_acc", "test_acc"} <= set(em) and "happy" in em["labels"], em
     assert "--target_emotion happy" in (recipe / "exp/diffro_happy/lm/log/train.log").read_text()
+    # SpeechAlign iteration 2 validates on the golden pairs of its reference's (iteration 1's) dev samples
+    assert "--valid_pairs exp/speechalign_iter2/samples/dev/pairs/golden/pairs.jsonl" in \
+        (recipe / "exp/speechalign_iter2/lm/log/train.log").read_text().splitlines()[0]
     # mini_en's --lm_prompt false: the LM never reads the prompt, the flow model still does
     for log in ("exp/base/samples/dev/log/sample.1.log", "exp/dpo/lm/log/train.log",
                 "exp/speechalign_iter2/samples/train_align/log/sample.1.log"):

@@ -311,26 +311,30 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     algo=${method%%_*}  # the method of ttsrl.bin.train_align (diffro_happy -> diffro)
     conf=${align_config:-${MAIN_ROOT}/conf/align/${algo/bon/raft}.yaml}
     common=(--method "${algo}" --token_dir "${tok}/${align_set}" --valid_token_dir "${tok}/${valid_set}"
-            --valid_pairs "${expdir}/base/samples/${valid_set}/pairs/${pmode}/pairs.jsonl" "${no_lm_prompt[@]}")
+            "${no_lm_prompt[@]}")
     [ "${algo}" = diffro ] && common+=(--reward_model "${expdir}/reward")
     [[ ${method} == diffro_* ]] && common+=(--target_emotion "${method#diffro_}")
     if [ "${method}" = speechalign ]; then
       # iterative DPO: golden tokens chosen, the current policy's samples rejected; iteration k samples
-      # the align set with iteration k-1 (iteration 1 uses stage 5's base samples)
+      # the align set and the valid set with iteration k-1, its reference (iteration 1 uses stage 5's
+      # base samples): validation pairs of an older policy would rank the golden tokens below them
       init=${base_lm}
-      samples=${expdir}/base/samples/${align_set}
+      sroot=${expdir}/base/samples
       for k in $(seq 1 "${num_iters}"); do
         adir=${expdir}/speechalign_iter${k}
         if [ "${k}" -gt 1 ]; then
-          samples=${adir}/samples/${align_set}
-          log "Stage 7: SpeechAlign iteration ${k}: sampling ${align_set} with ${init}"
-          sample_candidates "${init}" "${align_set}" "${samples}"
-          score_and_pair "${samples}" "${align_set}"
+          sroot=${adir}/samples
+          for dset in ${align_set} ${valid_set}; do
+            log "Stage 7: SpeechAlign iteration ${k}: sampling ${dset} with ${init}"
+            sample_candidates "${init}" "${dset}" "${sroot}/${dset}"
+            score_and_pair "${sroot}/${dset}" "${dset}"
+          done
         fi
         log "Stage 7: SpeechAlign iteration ${k}/${num_iters}"
         # shellcheck disable=SC2086
         train_model "${adir}/lm" "${conf}" ttsrl.bin.train_align "${common[@]}" --init_lm "${init}" \
-          --pairs "${samples}/pairs/golden/pairs.jsonl" ${align_args}
+          --pairs "${sroot}/${align_set}/pairs/golden/pairs.jsonl" \
+          --valid_pairs "${sroot}/${valid_set}/pairs/golden/pairs.jsonl" ${align_args}
         init=${adir}/lm/model.pt
       done
       ln -sfn "speechalign_iter${num_iters}" "${expdir}/speechalign"  # the model tag of the last iteration
@@ -338,7 +342,8 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
       log "Stage 7: ${method} on the ${pmode} pairs of ${align_set}"
       # shellcheck disable=SC2086
       train_model "${expdir}/${method}/lm" "${conf}" ttsrl.bin.train_align "${common[@]}" --init_lm "${base_lm}" \
-        --pairs "${expdir}/base/samples/${align_set}/pairs/${pmode}/pairs.jsonl" ${align_args}
+        --pairs "${expdir}/base/samples/${align_set}/pairs/${pmode}/pairs.jsonl" \
+        --valid_pairs "${expdir}/base/samples/${valid_set}/pairs/${pmode}/pairs.jsonl" ${align_args}
     fi
   done
 fi
