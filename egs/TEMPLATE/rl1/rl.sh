@@ -333,8 +333,8 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
         log "Stage 7: SpeechAlign iteration ${k}/${num_iters}"
         # shellcheck disable=SC2086
         train_model "${adir}/lm" "${conf}" ttsrl.bin.train_align "${common[@]}" --init_lm "${init}" \
-          --pairs "${sroot}/${align_set}/pairs/golden/pairs.jsonl" \
-          --valid_pairs "${sroot}/${valid_set}/pairs/golden/pairs.jsonl" ${align_args}
+          --pairs "${sroot}/${align_set}/pairs/${pmode}/pairs.jsonl" \
+          --valid_pairs "${sroot}/${valid_set}/pairs/${pmode}/pairs.jsonl" ${align_args}
         init=${adir}/lm/model.pt
       done
       ln -sfn "speechalign_iter${num_iters}" "${expdir}/speechalign"  # the model tag of the last iteration
