@@ -56,21 +56,6 @@ def test_auxiliary_encoder_ctc():
     assert tiny().enc_ctc_out is None and tiny()(mel, ml, text, tl).enc_ctc_loss == 0
 
 
-def test_spec_augment_masks_bands_and_spans_in_training_only():
-    m = tiny(freq_masks=2, freq_mask_width=5, time_masks=2, time_mask_width=4)
-    x = torch.ones(4, 30, 80)
-    lens = torch.tensor([30, 20, 10, 3])
-    torch.manual_seed(1)
-    y = m._spec_augment(x, lens)
-    zeros = (y == 0).float()
-    assert 0 < zeros.mean() < 0.5
-    band = zeros.mean(dim=1) == 1  # (B, F): bins masked at every frame
-    assert (band.sum(1) <= 10).all() and band.any()
-    mel, ml, text, tl = batch()
-    m.eval()
-    assert torch.equal(m.encode(mel, ml)[0], m.encode(mel, ml)[0])
-
-
 def test_encode_is_deterministic_and_matches_forward():
     m = tiny(dropout=0.3).eval()
     mel, ml, _, _ = batch()

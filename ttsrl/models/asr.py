@@ -43,13 +43,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ttsrl.feats.augment import spec_augment
 from ttsrl.feats.mel import MelConfig, MelExtractor
 from ttsrl.feats.stats import GlobalMVN
 from ttsrl.models.ctc import greedy_ctc
 from ttsrl.models.modules import Conv1dSubsampling, Encoder, LinearUpsample, lengths_to_mask
 from ttsrl.train.config import build_dataclass
 
-__all__ = ["ASROutput", "CTCASR", "CTCASRConfig", "asr_conf_dict", "greedy_ctc", "spec_augment"]
+__all__ = ["ASROutput", "CTCASR", "CTCASRConfig", "asr_conf_dict", "greedy_ctc"]
 
 
 @dataclass
@@ -91,25 +92,6 @@ class ASROutput:
     loss: torch.Tensor  # summed CTC loss / target characters (0 without text)
     log_probs: torch.Tensor  # (B, T', V)
     lens: torch.Tensor  # (B,)
-
-
-def spec_augment(
-    x: torch.Tensor, lens: torch.Tensor, time_masks: int, time_ratio: float, freq_masks: int, freq_width: int
-) -> torch.Tensor:
-    """SpecAugment masks (Park et al. 2019) on normalized features ``x (B, T, F)``: masked values become 0 (the mean)."""
-    B, T, Fd = x.shape
-    keep = torch.ones(B, T, Fd, dtype=torch.bool, device=x.device)
-    t = torch.arange(T, device=x.device)[None, :]
-    f = torch.arange(Fd, device=x.device)[None, :]
-    for _ in range(time_masks):
-        width = (torch.rand(B, device=x.device) * time_ratio * lens).long()  # (B,)
-        start = (torch.rand(B, device=x.device) * (lens - width).clamp(min=1)).long()
-        keep &= ~((t >= start[:, None]) & (t < (start + width)[:, None]))[..., None]
-    for _ in range(freq_masks):
-        width = torch.randint(0, freq_width + 1, (B,), device=x.device)
-        start = (torch.rand(B, device=x.device) * (Fd - width).clamp(min=1)).long()
-        keep &= ((f < start[:, None]) | (f >= (start + width)[:, None]))[:, None, :]
-    return x * keep
 
 
 class CTCASR(nn.Module):
@@ -185,7 +167,8 @@ class CTCASR(nn.Module):
             mel, mel_lens = self.augment(mel, mel_lens)
         x = self.mvn(mel)
         if self.training and (c.time_masks or c.freq_masks):
-            x = spec_augment(x, mel_lens, c.time_masks, c.time_mask_ratio, c.freq_masks, c.freq_mask_width)
+            x = spec_augment(x, mel_lens, c.freq_masks, c.freq_mask_width, c.time_masks,
+                             (c.time_mask_ratio * mel_lens).long())
         h, lens = self.subsampling(x, mel_lens)  # (B, T/4, D)
         h = self.encoder(h, lens)
         logits = self.ctc_out(h)  # (B, T/4 * k, V)

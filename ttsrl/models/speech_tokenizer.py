@@ -53,6 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ttsrl.feats.augment import spec_augment
 from ttsrl.feats.mel import MelConfig, MelExtractor
 from ttsrl.feats.stats import GlobalMVN
 from ttsrl.models.ctc import greedy_ctc
@@ -191,27 +192,13 @@ class SpeechTokenizer(nn.Module):
         mel_lens = mel_lens.to(mel.device).clamp(min=1)
         x = self.mvn(mel)
         if self.training:
-            x = self._spec_augment(x, mel_lens)
+            c = self.config
+            x = spec_augment(x, mel_lens, c.freq_masks, c.freq_mask_width, c.time_masks, c.time_mask_width)
         h, lens = self.subsampling(x, mel_lens)  # (B, T', D)
         h = self.encoder(h, lens)
         codes, tokens = self.fsq(self.pre_quant(h))  # (B, T', d), (B, T')
         valid = lengths_to_mask(lens, h.shape[1])
         return h, codes * valid[..., None], tokens.masked_fill(~valid, 0), lens
-
-    def _spec_augment(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
-        """Zero (the normalized mean) random mel bands and time spans of ``x (B, T, F)``."""
-        c = self.config
-        B, T, Fdim = x.shape
-        mask = torch.zeros(B, T, Fdim, dtype=torch.bool, device=x.device)
-        for n, width, size, axis in ((c.freq_masks, c.freq_mask_width, Fdim, 2), (c.time_masks, c.time_mask_width, T, 1)):
-            limit = torch.full((B,), size, device=x.device) if axis == 2 else lens
-            pos = torch.arange(size, device=x.device)
-            for _ in range(n):
-                w = (torch.rand(B, device=x.device) * (width + 1)).long().clamp(max=limit - 1)  # (B,)
-                start = (torch.rand(B, device=x.device) * (limit - w + 1)).long()
-                span = (pos[None, :] >= start[:, None]) & (pos[None, :] < (start + w)[:, None])  # (B, size)
-                mask |= span[:, None, :] if axis == 2 else span[:, :, None]
-        return x.masked_fill(mask, 0.0)
 
     def quantize(self, mel: torch.Tensor, mel_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Raw log-mel ``(B, T, n_mels)`` -> codes ``(B, T', d)``, tokens ``(B, T')``, lengths ``(B,)``."""
