@@ -22,6 +22,7 @@ TINY = [
     "--flow_config", f"{CONF}/flow/tiny.yaml", "--judge_config", f"{CONF}/asr/tiny.yaml",
     "--reward_config", f"{CONF}/reward/tiny.yaml", "--align_config", f"{CONF}/align/tiny.yaml",
     "--align_set_size", "8", "--align_methods", "dpo speechalign raft coh diffro diffro_happy", "--num_iters", "2",
+    "--online_iters", "2",
     "--num_candidates", "2", "--sample_args", "--top_k 5 --max_len_ratio 2",
     "--decode_args", "--top_k 5 --max_len_ratio 2 --flow_n_steps 2", "--score_metrics", "wer,cer,sim",
 ]
@@ -57,25 +58,31 @@ def test_every_stage_wrote_its_outputs(recipe):
                  "exp/resynth/decode/test/wav.scp", "exp/judge/model.pt", "exp/RESULTS.md"]:
         assert (recipe / path).exists(), path
     results = json.loads((recipe / "exp/results.json").read_text())
-    for tag in ("ground_truth", "resynth", "base", "dpo", "speechalign_iter1", "speechalign", "raft", "coh", "diffro",
-                "diffro_happy"):
+    for tag in ("ground_truth", "resynth", "base", "dpo_iter1", "dpo", "speechalign_iter1", "speechalign", "raft_iter1",
+                "raft", "coh_iter1", "coh", "diffro", "diffro_happy"):
         assert "cer" in results[tag]["test"], (tag, results)
         # the audio emotion judge scores every row: its accuracy against utt2emo, the share of each emotion
         assert "emo_acc" in results[tag]["test"] and "emo_share@happy" in results[tag]["test"], (tag, results)
     em = json.loads((recipe / "exp/emotion_judge/metrics.json").read_text())
     assert {"train_acc", "valid_acc", "test_acc"} <= set(em) and "happy" in em["labels"], em
     assert "--target_emotion happy" in (recipe / "exp/diffro_happy/lm/log/train.log").read_text()
-    # SpeechAlign iteration 2 validates on the golden pairs of its reference's (iteration 1's) dev samples
-    assert "--valid_pairs exp/speechalign_iter2/samples/dev/pairs/golden/pairs.jsonl" in \
-        (recipe / "exp/speechalign_iter2/lm/log/train.log").read_text().splitlines()[0]
+    # iteration 2 (SpeechAlign, and the online rounds of --online_iters) learns from, and validates on, the pairs
+    # of its reference's (iteration 1's) samples; diffro is never iterated
+    for method, mode in (("speechalign", "golden"), ("raft", "best"), ("dpo", "best_worst")):
+        cmd = (recipe / f"exp/{method}_iter2/lm/log/train.log").read_text().splitlines()[0]
+        assert f"--valid_pairs exp/{method}_iter2/samples/dev/pairs/{mode}/pairs.jsonl" in cmd, cmd
+        assert f"--init_lm exp/{method}_iter1/lm/model.pt" in cmd, cmd
+        assert os.readlink(recipe / f"exp/{method}") == f"{method}_iter2"
+    assert not (recipe / "exp/diffro").is_symlink() and not (recipe / "exp/diffro_iter1").exists()
     # mini_en's --lm_prompt false: the LM never reads the prompt, the flow model still does
     for log in ("exp/base/samples/dev/log/sample.1.log", "exp/dpo/lm/log/train.log",
                 "exp/speechalign_iter2/samples/train_align/log/sample.1.log"):
         assert "--no_prompt" in (recipe / log).read_text().splitlines()[0], log
     assert "--lm_prompt false" in (recipe / "exp/base/decode/test/log/synthesize.log").read_text()
     assert "kl" in results["dpo"]["test"] and "kl" not in results["base"]["test"]
-    # the last SpeechAlign iteration's training time includes the first's
+    # the last iteration's training time includes the first's
     assert results["speechalign"]["test"]["train_min"] > results["speechalign_iter1"]["test"]["train_min"] > 0
+    assert results["raft"]["test"]["train_min"] > results["raft_iter1"]["test"]["train_min"] > 0
     rm = json.loads((recipe / "exp/reward/metrics.json").read_text())
     assert {"ctc_cer", "emo_acc", "gender_acc", "spearman_vs_judge"} <= set(rm), rm
     assert rm["metrics_set"] == "test" and rm["ctc_cer"] == rm["ctc_cer_test"], rm  # golden test tokens

@@ -35,6 +35,9 @@
 #   --align_config FILE          config of every method (default ${MAIN_ROOT}/conf/align/<method>.yaml)
 #   --align_args "..."           more options for ttsrl.bin.train_align (every method)
 #   --num_iters K                SpeechAlign iterations (stages 5-7 repeated with the new policy; default 2)
+#   --online_iters K             iterations of dpo, raft, bon and coh (online rounds: iteration k samples, scores
+#                                and pairs with iteration k-1 and learns from it; default 1 = offline). With K > 1
+#                                the models are <method>_iter<k>, and <method> links to the last one
 #   --reward_config FILE         multi-task reward model config of stage 6 (default ${MAIN_ROOT}/conf/reward/small.yaml)
 #   --reward_args "..."          more options for ttsrl.bin.train_reward
 #   --reward_weights "{...}"     token-level reward of candidates, e.g. "{text: 1.0, quality: 0.2}" (default text only)
@@ -83,6 +86,7 @@ align_set_size=300      # stages 3/5: prompted training texts for alignment (dat
 align_config=""         # stage 7: one config for every method (empty: ${MAIN_ROOT}/conf/align/<method>.yaml)
 align_args=""           # stage 7: extra options of ttsrl.bin.train_align
 num_iters=2             # stage 7: SpeechAlign iterations
+online_iters=1          # stage 7: iterations (online rounds) of dpo, raft, bon and coh
 reward_config=""        # stage 6: reward model config (empty: ${MAIN_ROOT}/conf/reward/small.yaml)
 reward_args=""          # stage 6: extra options of ttsrl.bin.train_reward
 reward_weights="{text: 1.0}"  # stage 6: weights of the token-level reward of candidates
@@ -135,12 +139,18 @@ esac
 align_set=${train_set}_align
 [ "${align_set_size}" -gt 0 ] || align_set=""
 sample_sets=${sample_sets:-${align_set} ${valid_set}}
-if [ -z "${decode_models}" ]; then  # SpeechAlign: every iteration (speechalign = the last one)
+# method_iters METHOD: stage 7's iterations of METHOD (DiffRO samples its own sequences at every step)
+method_iters() {
+  case $1 in
+    speechalign) echo "${num_iters}" ;;
+    diffro|diffro_*) echo 1 ;;
+    *) echo "${online_iters}" ;;
+  esac
+}
+if [ -z "${decode_models}" ]; then  # iterated methods: every iteration (<method> = the last one)
   decode_models="resynth base"
   for m in ${align_methods}; do
-    if [ "${m}" = speechalign ]; then
-      for k in $(seq 1 $((num_iters - 1))); do decode_models+=" speechalign_iter${k}"; done
-    fi
+    for k in $(seq 1 $(($(method_iters "${m}") - 1))); do decode_models+=" ${m}_iter${k}"; done
     decode_models+=" ${m}"
   done
 fi
@@ -314,36 +324,37 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
             "${no_lm_prompt[@]}")
     [ "${algo}" = diffro ] && common+=(--reward_model "${expdir}/reward")
     [[ ${method} == diffro_* ]] && common+=(--target_emotion "${method#diffro_}")
-    if [ "${method}" = speechalign ]; then
-      # iterative DPO: golden tokens chosen, the current policy's samples rejected; iteration k samples
-      # the align set and the valid set with iteration k-1, its reference (iteration 1 uses stage 5's
-      # base samples): validation pairs of an older policy would rank the golden tokens below them
-      init=${base_lm}
-      sroot=${expdir}/base/samples
-      for k in $(seq 1 "${num_iters}"); do
-        adir=${expdir}/speechalign_iter${k}
-        if [ "${k}" -gt 1 ]; then
-          sroot=${adir}/samples
-          for dset in ${align_set} ${valid_set}; do
-            log "Stage 7: SpeechAlign iteration ${k}: sampling ${dset} with ${init}"
-            sample_candidates "${init}" "${dset}" "${sroot}/${dset}"
-            score_and_pair "${sroot}/${dset}" "${dset}"
-          done
-        fi
-        log "Stage 7: SpeechAlign iteration ${k}/${num_iters}"
-        # shellcheck disable=SC2086
-        train_model "${adir}/lm" "${conf}" ttsrl.bin.train_align "${common[@]}" --init_lm "${init}" \
-          --pairs "${sroot}/${align_set}/pairs/${pmode}/pairs.jsonl" \
-          --valid_pairs "${sroot}/${valid_set}/pairs/${pmode}/pairs.jsonl" ${align_args}
-        init=${adir}/lm/model.pt
-      done
-      ln -sfn "speechalign_iter${num_iters}" "${expdir}/speechalign"  # the model tag of the last iteration
-    else
-      log "Stage 7: ${method} on the ${pmode} pairs of ${align_set}"
+    # iteration k > 1 samples the align set and the valid set with iteration k-1, its init and reference
+    # (iteration 1 learns from stage 5's base samples); validation pairs of an older policy would rank
+    # SpeechAlign's golden tokens, or a round's chosen samples, against the wrong reference
+    iters=$(method_iters "${method}")
+    if { [ "${iters}" -gt 1 ] && [ -d "${expdir}/${method}" ] && [ ! -L "${expdir}/${method}" ]; } ||
+       { [ "${iters}" -eq 1 ] && [ -L "${expdir}/${method}" ]; }; then
+      echo "$0: ${expdir}/${method} is from a run with another number of iterations; move it away first" >&2
+      exit 1
+    fi
+    init=${base_lm}
+    sroot=${expdir}/base/samples
+    for k in $(seq 1 "${iters}"); do
+      adir=${expdir}/${method}
+      [ "${iters}" -eq 1 ] || adir=${expdir}/${method}_iter${k}
+      if [ "${k}" -gt 1 ]; then
+        sroot=${adir}/samples
+        for dset in ${align_set} ${valid_set}; do
+          log "Stage 7: ${method} iteration ${k}: sampling ${dset} with ${init}"
+          sample_candidates "${init}" "${dset}" "${sroot}/${dset}"
+          score_and_pair "${sroot}/${dset}" "${dset}"
+        done
+      fi
+      log "Stage 7: ${method} (iteration ${k}/${iters}) on the ${pmode} pairs of ${align_set}"
       # shellcheck disable=SC2086
-      train_model "${expdir}/${method}/lm" "${conf}" ttsrl.bin.train_align "${common[@]}" --init_lm "${base_lm}" \
-        --pairs "${expdir}/base/samples/${align_set}/pairs/${pmode}/pairs.jsonl" \
-        --valid_pairs "${expdir}/base/samples/${valid_set}/pairs/${pmode}/pairs.jsonl" ${align_args}
+      train_model "${adir}/lm" "${conf}" ttsrl.bin.train_align "${common[@]}" --init_lm "${init}" \
+        --pairs "${sroot}/${align_set}/pairs/${pmode}/pairs.jsonl" \
+        --valid_pairs "${sroot}/${valid_set}/pairs/${pmode}/pairs.jsonl" ${align_args}
+      init=${adir}/lm/model.pt
+    done
+    if [ "${iters}" -gt 1 ]; then
+      ln -sfn "${method}_iter${iters}" "${expdir}/${method}"  # the model tag of the last iteration
     fi
   done
 fi
