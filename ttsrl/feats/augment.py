@@ -6,6 +6,17 @@ from __future__ import annotations
 import torch
 
 
+def _spans(n: int, max_width: torch.Tensor, limit: torch.Tensor, size: int) -> torch.Tensor:
+    """``(B, size)`` union of ``n`` random spans per row, each up to ``max_width`` long inside ``limit``."""
+    pos = torch.arange(size, device=limit.device)
+    mask = torch.zeros(limit.shape[0], size, dtype=torch.bool, device=limit.device)
+    for _ in range(n):
+        w = (torch.rand(limit.shape, device=limit.device) * (max_width + 1)).long().clamp(max=limit - 1)
+        start = (torch.rand(limit.shape, device=limit.device) * (limit - w + 1)).long()
+        mask |= (pos[None, :] >= start[:, None]) & (pos[None, :] < (start + w)[:, None])
+    return mask
+
+
 def spec_augment(x: torch.Tensor, lens: torch.Tensor, freq_masks: int, freq_width: int,
                  time_masks: int, time_width: int | torch.Tensor) -> torch.Tensor:
     """Mask ``x (B, T, F)``: ``freq_masks`` bands of up to ``freq_width`` bins and ``time_masks``
@@ -13,14 +24,6 @@ def spec_augment(x: torch.Tensor, lens: torch.Tensor, freq_masks: int, freq_widt
     inside each utterance's ``lens`` frames. Widths and starts are uniform draws."""
     B, T, Fdim = x.shape
     lens = lens.to(x.device)
-    mask = torch.zeros(B, T, Fdim, dtype=torch.bool, device=x.device)
-    t_max = torch.as_tensor(time_width, device=x.device).expand(B)
-    for n, max_w, limit, axis in ((freq_masks, torch.full((B,), freq_width, device=x.device),
-                                   torch.full((B,), Fdim, device=x.device), 2), (time_masks, t_max, lens, 1)):
-        pos = torch.arange(Fdim if axis == 2 else T, device=x.device)
-        for _ in range(n):
-            w = (torch.rand(B, device=x.device) * (max_w + 1)).long().clamp(max=limit - 1)  # (B,)
-            start = (torch.rand(B, device=x.device) * (limit - w + 1)).long()
-            span = (pos[None, :] >= start[:, None]) & (pos[None, :] < (start + w)[:, None])
-            mask |= span[:, None, :] if axis == 2 else span[:, :, None]
-    return x.masked_fill(mask, 0.0)
+    bands = _spans(freq_masks, torch.tensor(freq_width, device=x.device), torch.full_like(lens, Fdim), Fdim)
+    frames = _spans(time_masks, torch.as_tensor(time_width, device=x.device), lens, T)
+    return x.masked_fill(bands[:, None, :] | frames[:, :, None], 0.0)
