@@ -67,6 +67,26 @@ def test_golden_token_resynthesis_without_lm(models, tmp_path):
     assert abs(len(sf.read(wavs[utts[0]])[0]) - 8 * 4 * 160) <= 160  # 8 tokens x 4 frames x hop
 
 
+def test_flow_temperature_scales_the_starting_noise(models, tmp_path):
+    import soundfile as sf
+
+    d, utts = make_prompted_set(tmp_path)
+    scp = tmp_path / "speech.scp"
+    write_ark_scp(tmp_path / "speech.ark", scp, [(u, np.arange(1, 9, dtype=np.int32)) for u in sorted(utts)])
+
+    def resynth(name, *extra):
+        out = tmp_path / name
+        synthesize.main(["--data_dir", d, "--out_dir", str(out), "--tokenizer_dir", str(models / "tokenizer"),
+                         "--flow", str(models / "flow.pt"), "--golden_tokens", str(scp), "--flow_n_steps", "2",
+                         "--ngpu", "0", "--no_prompt", *extra])
+        return sf.read(read_kv(out / "wav.scp")[utts[0]])[0]
+
+    # temperature 0 starts the ODE at zero: the flow's seed no longer matters; at 1 it does
+    assert np.allclose(resynth("t0s1", "--flow_temperature", "0", "--flow_seed", "1"),
+                       resynth("t0s2", "--flow_temperature", "0", "--flow_seed", "2"))
+    assert not np.allclose(resynth("t1s1", "--flow_seed", "1"), resynth("t1s2", "--flow_seed", "2"))
+
+
 def test_griffin_lim_iterations_change_the_audio(models, tmp_path):
     import soundfile as sf
 

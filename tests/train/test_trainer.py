@@ -244,33 +244,75 @@ def test_config_errors():
         TrainerConfig(grad_accum=0)
 
 
-class EmaTrainer(Trainer):
-    """A subclass keeping extra state (an EMA of the weights) in its checkpoints."""
+class ExtraStateTrainer(Trainer):
+    """A subclass keeping extra state (a running mean of the weights) in its checkpoints."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.avg = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self.loaded = None
 
     def on_step_end(self, stats):
         for k, v in self.model.state_dict().items():
-            self.ema[k].mul_(0.5).add_(v.detach(), alpha=0.5)
+            self.avg[k].mul_(0.5).add_(v.detach(), alpha=0.5)
 
     def extra_state(self):
-        return {"ema": self.ema}
+        return {"avg": self.avg}
 
     def load_extra_state(self, state):
         self.loaded = state
-        self.ema = state["ema"]
+        self.avg = state["avg"]
 
 
 def test_extra_state_is_checkpointed(tmp_path):
     cfg = sgd(max_epochs=0, max_steps=3)
-    first = EmaTrainer(linear(), batches(3, 2), None, lin_loss, cfg, tmp_path)
+    first = ExtraStateTrainer(linear(), batches(3, 2), None, lin_loss, cfg, tmp_path)
     first.train()
-    second = EmaTrainer(linear(seed=3), batches(3, 2), None, lin_loss, cfg, tmp_path)
+    second = ExtraStateTrainer(linear(seed=3), batches(3, 2), None, lin_loss, cfg, tmp_path)
     second.train()
-    torch.testing.assert_close(second.loaded["ema"]["weight"], first.ema["weight"])
+    torch.testing.assert_close(second.loaded["avg"]["weight"], first.avg["weight"])
+
+
+def test_a_stochastic_validation_loss_draws_the_same_randoms_every_time(tmp_path):
+    def noisy_loss(model, batch):  # e.g. a flow model's random times and noise
+        loss, stats = lin_loss(model, batch)
+        return loss + torch.rand(()), stats
+
+    t = Trainer(linear(), batches(2, 2), batches(2, 2, seed=9), noisy_loss, sgd(), tmp_path)
+    first = t.validate()
+    torch.rand(7)  # training moves the global random stream on
+    after = torch.get_rng_state()
+    assert t.validate() == first
+    assert torch.equal(torch.get_rng_state(), after)  # and validation leaves it where it was
+
+
+def test_ema_of_the_weights_is_validated_saved_and_resumed(tmp_path):
+    valid = batches(1, 4, seed=9)
+    model = linear()
+    expected = {k: v.clone() for k, v in model.state_dict().items()}
+
+    class Tracker(Trainer):  # the EMA by hand: decay min(0.9, (1 + step) / (10 + step)) after each step
+        def on_step_end(self, stats):
+            d = min(0.9, (1 + self.step) / (10 + self.step))
+            for k, v in self.model.state_dict().items():
+                expected[k].mul_(d).add_(v, alpha=1 - d)
+
+    t = Tracker(model, batches(4, 2), valid, lin_loss, sgd(max_epochs=0, max_steps=4, ema_decay=0.9), tmp_path / "a")
+    summary = t.train()
+    for k, v in t.ema_model.state_dict().items():
+        torch.testing.assert_close(v, expected[k])
+    assert not torch.allclose(expected["weight"], model.weight)  # the average lags the trained weights
+    with torch.no_grad():  # validation scores the average, and model.pt holds it (step 4 is the best)
+        assert summary["last_valid"]["loss"] == pytest.approx(float(lin_loss(t.ema_model, valid[0])[0]), rel=1e-5)
+    assert summary["best_step"] == 4
+    torch.testing.assert_close(load_checkpoint(tmp_path / "a/model.pt")["model"]["weight"], expected["weight"])
+    assert load_checkpoint(tmp_path / "a/checkpoints/step_4.pt")["model"]["weight"].equal(model.weight.detach())
+    # a run stopped after 2 steps and resumed to 4 ends with the same average
+    for steps in (2, 4):
+        r = Trainer(linear(), batches(4, 2), valid, lin_loss, sgd(max_epochs=0, max_steps=steps, ema_decay=0.9),
+                    tmp_path / "b")
+        r.train()
+    torch.testing.assert_close(r.ema_model.state_dict()["weight"], expected["weight"])
 
 
 @dataclass

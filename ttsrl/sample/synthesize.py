@@ -56,6 +56,8 @@ class FlowOptions:
     n_steps: int = field(default=10, metadata={"help": "ODE steps of the flow model (NFE; midpoint uses 2 per step)"})
     cfg_scale: float = field(default=0.7, metadata={"help": "classifier-free guidance scale (0 = off)"})
     solver: str = field(default="euler", metadata={"help": "ODE solver", "choices": ("euler", "midpoint")})
+    temperature: float = field(default=1.0, metadata={"help": "scale of the flow's starting noise (Matcha-TTS's "
+                                                                  "temperature; < 1 trades variety for clarity)"})
     seed: int = field(default=0, metadata={"help": "seed of the flow's starting noise"})
 
 
@@ -170,7 +172,8 @@ class TTSPipeline:
                   "prompt_mel": pm.to(self.device), "prompt_mel_lens": mel_lens.to(self.device)}
         gen = torch.Generator(device=self.device).manual_seed(opts.seed)
         mel, mel_lens = self.flow.synthesize(toks.to(self.device), tok_lens.to(self.device), n_steps=opts.n_steps,
-                                             cfg_scale=opts.cfg_scale, solver=opts.solver, generator=gen, **kw)
+                                             cfg_scale=opts.cfg_scale, solver=opts.solver, generator=gen,
+                                             temperature=opts.temperature, **kw)
         wav, wav_lens = self.vocoder.mel_to_wav(mel, mel_lens)
         return [wav[i, : int(wav_lens[i])].float().cpu().numpy() for i in range(len(items))]
 

@@ -5,7 +5,7 @@ stats)`` function (icefall style); the :class:`Trainer` owns the rest: DDP, grad
 accumulation, clipping, AMP, the LR schedule, the non-finite-loss guard, logging
 (``exp_dir/train.log``, TensorBoard under ``exp_dir/tensorboard``, tqdm), validation
 averaged over ranks, atomic checkpoints with exact resume, ``best.pt`` and the final
-``exp_dir/model.pt``.
+``exp_dir/model.pt``; optionally an exponential moving average (EMA) of the weights.
 
 Usage::
 
@@ -43,14 +43,19 @@ Layout of ``exp_dir``::
     train.log  config.yaml  tensorboard/  model.pt (best weights + config, for inference)
     checkpoints/step_<n>.pt  checkpoints/best.pt  checkpoints/latest
 
+With ``ema_decay > 0`` the trainer keeps an EMA of the weights (and buffers), updated after
+every optimizer step; validation, the choice of ``best.pt`` and ``model.pt`` use the average,
+while checkpoints keep both (``model``: the trained weights, ``ema``: the average).
+
 Subclasses may override :meth:`Trainer.on_step_end`, :meth:`Trainer.on_validation_end`,
-:meth:`Trainer.extra_state` and :meth:`Trainer.load_extra_state` (e.g. an EMA copy of
-the weights that must be checkpointed).
+:meth:`Trainer.extra_state` and :meth:`Trainer.load_extra_state` (more state that must be
+checkpointed).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import logging
 import math
@@ -132,6 +137,8 @@ class TrainerConfig:
     min_lr: float = _opt(0.0, "warmup_cosine: learning rate at the last step")
     grad_accum: int = _opt(1, "batches accumulated per optimizer step")
     grad_clip: float = _opt(0.0, "clip the global gradient norm to this (0: no clipping)")
+    ema_decay: float = _opt(0.0, "keep an exponential moving average of the weights with this decay per step "
+                                 "(e.g. 0.999; 0: off); validation, best.pt and model.pt use the average")
     amp: str = _opt("none", "mixed precision on CUDA (ignored on CPU)", choices=("none", "bf16", "fp16"))
     log_interval: int = _opt(50, "log training stats every N steps")
     valid_interval: int = _opt(0, "validate every N steps (0: at the end of every epoch)")
@@ -170,6 +177,8 @@ class TrainerConfig:
             bad("lr", "must be positive")
         if self.grad_clip < 0:
             bad("grad_clip", "must not be negative")
+        if not 0 <= self.ema_decay < 1:
+            bad("ema_decay", "must be in [0, 1)")
         if self.scheduler == "noam" and self.warmup_steps == 0:
             bad("warmup_steps", "the noam schedule needs warmup_steps > 0")
         self.betas = tuple(float(b) for b in self.betas)
@@ -467,6 +476,8 @@ class Trainer:
             logger.info("amp=%s is ignored on %s: training in float32", config.amp, self.device.type)
 
         self.model = model.to(self.device)
+        # the EMA of the weights: a frozen copy of the model (never wrapped in DDP: the ranks' weights are equal)
+        self.ema_model = copy.deepcopy(self.model).eval().requires_grad_(False) if config.ema_decay > 0 else None
         if self.world_size > 1:
             self.ddp_model: nn.Module = DistributedDataParallel(
                 self.model,
@@ -704,7 +715,20 @@ class Trainer:
         self.scheduler.step()
         self.step += 1
         self._last_grad_norm = grad_norm
+        if self.ema_model is not None:
+            self._update_ema()
         return True
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        # the decay warms up as (1 + step) / (10 + step), so the first steps' weights do not linger
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        live = self.model.state_dict()
+        for name, avg in self.ema_model.state_dict().items():
+            if avg.is_floating_point():
+                avg.lerp_(live[name], 1 - decay)
+            else:
+                avg.copy_(live[name])
 
     def _after_step(self, stats: dict[str, float], group: _Meter, bar: Any) -> None:
         c = self.config
@@ -759,11 +783,14 @@ class Trainer:
         if self.is_main:
             best = self.ckpt_dir / "best.pt"
             if self.best_step is not None and best.exists():
-                weights = load_checkpoint(best)["model"]
+                ckpt = load_checkpoint(best)
+                weights = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
                 source = f"best.pt (step {self.best_step}, {self.config.best_metric} {self.best_value:.4g})"
             else:
-                weights = self.model.state_dict()
+                weights = (self.ema_model if self.ema_model is not None else self.model).state_dict()
                 source = f"step {self.step}"
+            if self.ema_model is not None:
+                source += f", weights averaged with ema_decay {self.config.ema_decay}"
             _atomic_save(
                 {
                     "model": weights,
@@ -824,11 +851,16 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Mean stats of ``compute_loss`` over the validation data of all ranks."""
+        """Mean stats of ``compute_loss`` over the validation data of all ranks (with the EMA
+        weights when ``ema_decay > 0``)."""
         if self.valid_loader is None:
             return {}
         rng = get_rng_state()  # validation must not change the training's random stream
-        self.model.eval()
+        # the same random draws at every validation (e.g. a flow model's times and noise), so that a
+        # stochastic loss compares the steps' weights and not the draws
+        set_seed(self.config.seed + self.rank)
+        model = self.ema_model if self.ema_model is not None else self.model
+        model.eval()
         meter = _Meter()
         ctx = (
             torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
@@ -838,10 +870,10 @@ class Trainer:
         for batch in tqdm(self.valid_loader, desc="valid", leave=False,
                           disable=None if (self.is_main and self.config.progress) else True):
             with ctx:
-                out = self.compute_loss(self.model, move_to_device(batch, self.device))
+                out = self.compute_loss(model, move_to_device(batch, self.device))
             _, stats = self._check_output(out)
             meter.add(stats)
-        self.model.train()
+        self.model.train()  # the EMA copy stays in eval mode
         set_rng_state(rng)
         total = _Meter()
         for m in dist_utils.all_gather_object(meter):
@@ -889,6 +921,7 @@ class Trainer:
             "epoch": self.epoch,
             "batch_idx": self.batch_idx,
             "model": self.model.state_dict(),
+            "ema": self.ema_model.state_dict() if self.ema_model is not None else None,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -946,6 +979,10 @@ class Trainer:
             return
         state = found[1] if found else load_checkpoint(path)
         self.model.load_state_dict(state["model"])
+        if self.ema_model is not None:
+            if state.get("ema") is None:  # a checkpoint of a run without EMA: the average starts here
+                logger.warning("%s has no EMA of the weights: the average starts from its weights", path)
+            self.ema_model.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if state["scaler"]:
