@@ -22,7 +22,7 @@ TINY = [
     "--flow_config", f"{CONF}/flow/tiny.yaml", "--judge_config", f"{CONF}/asr/tiny.yaml",
     "--reward_config", f"{CONF}/reward/tiny.yaml", "--align_config", f"{CONF}/align/tiny.yaml",
     "--align_set_size", "8", "--align_methods", "dpo speechalign raft coh diffro diffro_happy", "--num_iters", "2",
-    "--online_iters", "2",
+    "--online_iters", "2 coh:1",
     "--num_candidates", "2", "--sample_args", "--top_k 5 --max_len_ratio 2",
     "--decode_args", "--top_k 5 --max_len_ratio 2 --flow_n_steps 2", "--score_metrics", "wer,cer,sim",
 ]
@@ -59,7 +59,7 @@ def test_every_stage_wrote_its_outputs(recipe):
         assert (recipe / path).exists(), path
     results = json.loads((recipe / "exp/results.json").read_text())
     for tag in ("ground_truth", "resynth", "base", "dpo_iter1", "dpo", "speechalign_iter1", "speechalign", "raft_iter1",
-                "raft", "coh_iter1", "coh", "diffro", "diffro_happy"):
+                "raft", "coh", "diffro", "diffro_happy"):
         assert "cer" in results[tag]["test"], (tag, results)
         # the audio emotion judge scores every row: its accuracy against utt2emo, the share of each emotion
         assert "emo_acc" in results[tag]["test"] and "emo_share@happy" in results[tag]["test"], (tag, results)
@@ -67,13 +67,15 @@ def test_every_stage_wrote_its_outputs(recipe):
     assert {"train_acc", "valid_acc", "test_acc"} <= set(em) and "happy" in em["labels"], em
     assert "--target_emotion happy" in (recipe / "exp/diffro_happy/lm/log/train.log").read_text()
     # iteration 2 (SpeechAlign, and the online rounds of --online_iters) learns from, and validates on, the pairs
-    # of its reference's (iteration 1's) samples; diffro is never iterated
+    # of its reference's (iteration 1's) samples; coh:1 overrides the 2 of the others, diffro is never iterated
     for method, mode in (("speechalign", "golden"), ("raft", "best"), ("dpo", "best_worst")):
         cmd = (recipe / f"exp/{method}_iter2/lm/log/train.log").read_text().splitlines()[0]
         assert f"--valid_pairs exp/{method}_iter2/samples/dev/pairs/{mode}/pairs.jsonl" in cmd, cmd
         assert f"--init_lm exp/{method}_iter1/lm/model.pt" in cmd, cmd
         assert os.readlink(recipe / f"exp/{method}") == f"{method}_iter2"
-    assert not (recipe / "exp/diffro").is_symlink() and not (recipe / "exp/diffro_iter1").exists()
+    for method in ("coh", "diffro"):
+        assert not (recipe / f"exp/{method}").is_symlink() and not (recipe / f"exp/{method}_iter1").exists()
+    assert "coh_iter1" not in results
     # mini_en's --lm_prompt false: the LM never reads the prompt, the flow model still does
     for log in ("exp/base/samples/dev/log/sample.1.log", "exp/dpo/lm/log/train.log",
                 "exp/speechalign_iter2/samples/train_align/log/sample.1.log"):
@@ -97,3 +99,10 @@ def test_second_run_does_no_work(recipe):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "training" not in r.stdout and "synthesizing" not in r.stdout
     assert r.stdout.count("exists; skipping") >= 8
+
+
+def test_another_iteration_count_is_refused(recipe):
+    recipe, _ = recipe
+    r = run(recipe, *TINY, "--stage", "7", "--stop_stage", "7", "--online_iters", "1")
+    assert r.returncode != 0 and "exp/dpo is from a run with another number of iterations" in r.stderr, r.stderr
+    assert os.readlink(recipe / "exp/dpo") == "dpo_iter2"  # nothing was touched

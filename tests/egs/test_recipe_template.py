@@ -65,6 +65,9 @@ def test_unknown_option_and_stray_argument_fail(tmp_path):
     assert run(recipe, "--no_such_option", "1").returncode != 0
     r = run(recipe, "stray")
     assert r.returncode != 0 and "unexpected arguments" in r.stderr
+    for bad in ("0", "dpo:x", "diffro:2"):  # --online_iters takes K or METHOD:K of an online method
+        r = run(recipe, "--online_iters", f"2 {bad}")
+        assert r.returncode != 0 and f"'{bad}' is neither K nor METHOD:K" in r.stderr, r.stderr
 
 
 def test_help_lists_stages(tmp_path):

@@ -35,8 +35,9 @@
 #   --align_config FILE          config of every method (default ${MAIN_ROOT}/conf/align/<method>.yaml)
 #   --align_args "..."           more options for ttsrl.bin.train_align (every method)
 #   --num_iters K                SpeechAlign iterations (stages 5-7 repeated with the new policy; default 2)
-#   --online_iters K             iterations of dpo, raft, bon and coh (online rounds: iteration k samples, scores
-#                                and pairs with iteration k-1 and learns from it; default 1 = offline). With K > 1
+#   --online_iters "K M:K ..."   iterations of dpo, raft, bon and coh (online rounds: iteration k samples, scores
+#                                and pairs with iteration k-1 and learns from it; default 1 = offline): K for
+#                                every one of them, M:K for method M (e.g. "dpo:3", or "2 coh:1"). With K > 1
 #                                the models are <method>_iter<k>, and <method> links to the last one
 #   --reward_config FILE         multi-task reward model config of stage 6 (default ${MAIN_ROOT}/conf/reward/small.yaml)
 #   --reward_args "..."          more options for ttsrl.bin.train_reward
@@ -86,7 +87,7 @@ align_set_size=300      # stages 3/5: prompted training texts for alignment (dat
 align_config=""         # stage 7: one config for every method (empty: ${MAIN_ROOT}/conf/align/<method>.yaml)
 align_args=""           # stage 7: extra options of ttsrl.bin.train_align
 num_iters=2             # stage 7: SpeechAlign iterations
-online_iters=1          # stage 7: iterations (online rounds) of dpo, raft, bon and coh
+online_iters=1          # stage 7: iterations (online rounds) of dpo, raft, bon and coh: "K", "dpo:K" or both
 reward_config=""        # stage 6: reward model config (empty: ${MAIN_ROOT}/conf/reward/small.yaml)
 reward_args=""          # stage 6: extra options of ttsrl.bin.train_reward
 reward_weights="{text: 1.0}"  # stage 6: weights of the token-level reward of candidates
@@ -139,13 +140,27 @@ esac
 align_set=${train_set}_align
 [ "${align_set_size}" -gt 0 ] || align_set=""
 sample_sets=${sample_sets:-${align_set} ${valid_set}}
+for w in ${online_iters}; do
+  if [[ ! ${w} =~ ^((dpo|raft|bon|coh):)?[1-9][0-9]*$ ]]; then
+    echo "$0: --online_iters: '${w}' is neither K nor METHOD:K (METHOD one of dpo raft bon coh, K >= 1)" >&2
+    exit 1
+  fi
+done
 # method_iters METHOD: stage 7's iterations of METHOD (DiffRO samples its own sequences at every step)
 method_iters() {
   case $1 in
-    speechalign) echo "${num_iters}" ;;
-    diffro|diffro_*) echo 1 ;;
-    *) echo "${online_iters}" ;;
+    speechalign) echo "${num_iters}"; return ;;
+    diffro|diffro_*) echo 1; return ;;
   esac
+  local w k=1
+  for w in ${online_iters}; do
+    case ${w} in
+      "$1":*) echo "${w#*:}"; return ;;
+      *:*) ;;
+      *) k=${w} ;;
+    esac
+  done
+  echo "${k}"
 }
 if [ -z "${decode_models}" ]; then  # iterated methods: every iteration (<method> = the last one)
   decode_models="resynth base"
@@ -329,7 +344,7 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     # SpeechAlign's golden tokens, or a round's chosen samples, against the wrong reference
     iters=$(method_iters "${method}")
     if { [ "${iters}" -gt 1 ] && [ -d "${expdir}/${method}" ] && [ ! -L "${expdir}/${method}" ]; } ||
-       { [ "${iters}" -eq 1 ] && [ -L "${expdir}/${method}" ]; }; then
+       { [ "${iters}" -eq 1 ] && [ -L "${expdir}/${method}" ]; } || [ -e "${expdir}/${method}_iter$((iters + 1))" ]; then
       echo "$0: ${expdir}/${method} is from a run with another number of iterations; move it away first" >&2
       exit 1
     fi
