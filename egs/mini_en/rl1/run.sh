@@ -13,6 +13,10 @@
 # times, 2000 about 3.5 times), and the candidates are sampled at the decoding settings, so that
 # the pairs compare what decoding produces (on dev, best-of-4 by the reward reads at 37.4 % CER
 # through the tokenizer's CTC head, the worst at 55.6 %, the average candidate at 46.6 %).
+#
+# DPO runs two online rounds (round 2 samples, scores and pairs with round 1 and learns from it):
+# dev candidates read through the tokenizer's CTC head at 43.8-44.8 % after round 1, 42.4 % after
+# round 2 and 42.6 % after a third round, whose KL to the base LM on test grew from 0.20 to 0.35.
 # Usage: ./run.sh [--stage N] [--stop_stage N] [rl.sh options]
 set -euo pipefail
 
@@ -22,6 +26,7 @@ set -euo pipefail
   --valid_set dev \
   --test_sets "test test_hard" \
   --align_methods "dpo speechalign raft coh diffro diffro_happy" \
+  --online_iters "dpo:2" \
   --lm_prompt false \
   --align_set_size 2000 \
   --sample_args "--top_k 10 --temperature 0.8" \
