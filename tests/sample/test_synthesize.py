@@ -51,16 +51,22 @@ def test_missing_prompt_wav_is_a_per_utterance_error(models, tmp_path):
     assert len(read_kv(out / "wav.scp")) == len(utts) - 2
 
 
+def golden_resynth(models, tmp_path, d, utts, name, *extra) -> dict:
+    """Resynthesize 8 golden tokens per utterance of ``d`` without the LM; the wav.scp as a dict."""
+    scp = tmp_path / "speech.scp"
+    if not scp.exists():
+        write_ark_scp(tmp_path / "speech.ark", scp, [(u, np.arange(1, 9, dtype=np.int32)) for u in sorted(utts)])
+    out = tmp_path / name
+    synthesize.main(["--data_dir", d, "--out_dir", str(out), "--tokenizer_dir", str(models / "tokenizer"),
+                     "--flow", str(models / "flow.pt"), "--golden_tokens", str(scp), "--flow_n_steps", "2",
+                     "--ngpu", "0", "--no_prompt", *extra])
+    return read_kv(out / "wav.scp")
+
+
 def test_golden_token_resynthesis_without_lm(models, tmp_path):
     d, utts = make_prompted_set(tmp_path)
     write_kv(os.path.join(d, "text"), {u: "abc" for u in utts})
-    scp = tmp_path / "speech.scp"
-    write_ark_scp(tmp_path / "speech.ark", scp, [(u, np.arange(1, 9, dtype=np.int32)) for u in sorted(utts)])
-    out = tmp_path / "resynth"
-    synthesize.main(["--data_dir", d, "--out_dir", str(out), "--tokenizer_dir", str(models / "tokenizer"),
-                     "--flow", str(models / "flow.pt"), "--golden_tokens", str(scp), "--flow_n_steps", "2",
-                     "--ngpu", "0", "--no_prompt"])
-    wavs = read_kv(out / "wav.scp")
+    wavs = golden_resynth(models, tmp_path, d, utts, "resynth")
     assert set(wavs) == set(utts)
     import soundfile as sf
 
@@ -71,15 +77,9 @@ def test_flow_temperature_scales_the_starting_noise(models, tmp_path):
     import soundfile as sf
 
     d, utts = make_prompted_set(tmp_path)
-    scp = tmp_path / "speech.scp"
-    write_ark_scp(tmp_path / "speech.ark", scp, [(u, np.arange(1, 9, dtype=np.int32)) for u in sorted(utts)])
 
     def resynth(name, *extra):
-        out = tmp_path / name
-        synthesize.main(["--data_dir", d, "--out_dir", str(out), "--tokenizer_dir", str(models / "tokenizer"),
-                         "--flow", str(models / "flow.pt"), "--golden_tokens", str(scp), "--flow_n_steps", "2",
-                         "--ngpu", "0", "--no_prompt", *extra])
-        return sf.read(read_kv(out / "wav.scp")[utts[0]])[0]
+        return sf.read(golden_resynth(models, tmp_path, d, utts, name, *extra)[utts[0]])[0]
 
     # temperature 0 starts the ODE at zero: the flow's seed no longer matters; at 1 it does
     assert np.allclose(resynth("t0s1", "--flow_temperature", "0", "--flow_seed", "1"),

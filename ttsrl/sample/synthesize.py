@@ -57,7 +57,7 @@ class FlowOptions:
     cfg_scale: float = field(default=0.7, metadata={"help": "classifier-free guidance scale (0 = off)"})
     solver: str = field(default="euler", metadata={"help": "ODE solver", "choices": ("euler", "midpoint")})
     temperature: float = field(default=1.0, metadata={"help": "scale of the flow's starting noise (Matcha-TTS's "
-                                                                  "temperature; < 1 trades variety for clarity)"})
+                                                                  "temperature; < 1: less varied output)"})
     seed: int = field(default=0, metadata={"help": "seed of the flow's starting noise"})
 
 

@@ -980,9 +980,10 @@ class Trainer:
         state = found[1] if found else load_checkpoint(path)
         self.model.load_state_dict(state["model"])
         if self.ema_model is not None:
-            if state.get("ema") is None:  # a checkpoint of a run without EMA: the average starts here
+            ema = state.get("ema")
+            if ema is None:  # a checkpoint of a run without EMA: the average starts here
                 logger.warning("%s has no EMA of the weights: the average starts from its weights", path)
-            self.ema_model.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
+            self.ema_model.load_state_dict(ema if ema is not None else state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if state["scaler"]:

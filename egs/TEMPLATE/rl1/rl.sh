@@ -140,27 +140,21 @@ esac
 align_set=${train_set}_align
 [ "${align_set_size}" -gt 0 ] || align_set=""
 sample_sets=${sample_sets:-${align_set} ${valid_set}}
+declare -A online_iters_of=()  # --online_iters parsed once: method (or "all") -> K
 for w in ${online_iters}; do
-  if [[ ! ${w} =~ ^((dpo|raft|bon|coh):)?[1-9][0-9]*$ ]]; then
+  if [[ ! ${w} =~ ^((dpo|raft|bon|coh):)?([1-9][0-9]*)$ ]]; then
     echo "$0: --online_iters: '${w}' is neither K nor METHOD:K (METHOD one of dpo raft bon coh, K >= 1)" >&2
     exit 1
   fi
+  online_iters_of[${BASH_REMATCH[2]:-all}]=${BASH_REMATCH[3]}
 done
 # method_iters METHOD: stage 7's iterations of METHOD (DiffRO samples its own sequences at every step)
 method_iters() {
   case $1 in
-    speechalign) echo "${num_iters}"; return ;;
-    diffro|diffro_*) echo 1; return ;;
+    speechalign) echo "${num_iters}" ;;
+    diffro|diffro_*) echo 1 ;;
+    *) echo "${online_iters_of[$1]:-${online_iters_of[all]:-1}}" ;;
   esac
-  local w k=1
-  for w in ${online_iters}; do
-    case ${w} in
-      "$1":*) echo "${w#*:}"; return ;;
-      *:*) ;;
-      *) k=${w} ;;
-    esac
-  done
-  echo "${k}"
 }
 if [ -z "${decode_models}" ]; then  # iterated methods: every iteration (<method> = the last one)
   decode_models="resynth base"
