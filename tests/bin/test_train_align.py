@@ -169,6 +169,14 @@ def test_resume_continues_from_the_checkpoint(data, tmp_path):
         torch.testing.assert_close(a[k], b[k], msg=k)
 
 
+def test_a_kl_limit_stops_alignment_at_the_first_validation_over_it(data, tmp_path):
+    exp = tmp_path / "kl_stop"
+    summary = train_align.main(args_for(data, exp, "dpo", "--max_steps", "6", "--valid_interval", "1",
+                                        "--lr", "0.05", "--stop_above", "kl=1e-6"))
+    assert summary["stopped_early"] and summary["step"] == 1  # the first update already moves the KL above 1e-6
+    assert "above stop_above" in (exp / "train.log").read_text()
+
+
 def test_coh_model_samples_with_a_tag(data, tmp_path):
     exp = tmp_path / "coh"
     train_align.main(args_for(data, exp, "coh", "--max_steps", "1", "--valid_kl", "false"))

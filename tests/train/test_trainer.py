@@ -173,6 +173,34 @@ def test_best_checkpoint_and_early_stopping(tmp_path):
     assert sorted(p.name for p in (tmp_path / "checkpoints").glob("step_*.pt")) == ["step_7.pt"]
 
 
+def test_stop_above_stops_training_and_never_picks_a_validation_over_the_limit(tmp_path, caplog):
+    kls = iter([0.1, 0.2, 0.3, 0.6, 0.4, 0.5, 0.7])  # "kl" of validations 1..7; the loss only falls
+
+    def loss_fn(model, batch):
+        loss, stats = lin_loss(model, batch)
+        if not model.training:
+            stats["kl"] = next(kls)
+        return loss, stats
+
+    def run(limit):
+        cfg = sgd(max_epochs=0, max_steps=7, valid_interval=1, stop_above={"kl": limit}, keep_last_k=0)
+        return Trainer(linear(), batches(1, 2) * 7, batches(1, 2), loss_fn, cfg, tmp_path).train()
+
+    with caplog.at_level(logging.INFO, logger="ttsrl.train.trainer"):
+        summary = run(0.5)
+    # step 4 (kl 0.6) stops training; the best loss at or under the limit is step 3's
+    assert summary["stopped_early"] and summary["step"] == 4 and summary["best_step"] == 3
+    assert load_checkpoint(tmp_path / "model.pt")["step"] == 3
+    assert "validation kl 0.6 above stop_above {'kl': 0.5}" in caplog.text
+    # resumed with a looser limit, training goes on from step 4 (validations 5-7: kl 0.4, 0.5, 0.7)
+    summary = run(0.65)
+    assert summary["step"] == 7 and summary["stopped_early"] and summary["best_step"] == 6
+    with pytest.raises(ConfigError, match="stop_above"):
+        sgd(stop_above={"kl": "high"})
+    with pytest.raises(KeyError, match="wer"):
+        Trainer(linear(), batches(1, 2), batches(1, 2), lin_loss, sgd(stop_above={"wer": 1.0}), tmp_path / "b").train()
+
+
 def test_best_metric_must_exist(tmp_path):
     with pytest.raises(KeyError, match="wer"):
         Trainer(linear(), batches(1, 2), batches(1, 2), lin_loss, sgd(best_metric="wer"), tmp_path).train()

@@ -114,6 +114,8 @@ def _opt(default: Any, help: str, choices: Iterable[str] | None = None, **kwargs
     metadata = {"help": help}
     if choices is not None:
         metadata["choices"] = tuple(choices)
+    if isinstance(default, dict):  # a mutable default: one copy per instance
+        return field(default_factory=lambda: dict(default), metadata=metadata, **kwargs)
     return field(default=default, metadata=metadata, **kwargs)
 
 
@@ -147,6 +149,8 @@ class TrainerConfig:
     best_metric: str = _opt("loss", "validation stat that selects best.pt and drives early stopping")
     best_mode: str = _opt("min", "whether a smaller or larger best_metric is better", choices=("min", "max"))
     patience: int = _opt(0, "stop after this many validations without improvement (0: never)")
+    stop_above: dict[str, float] = _opt({}, "upper limits of validation stats, e.g. {kl: 0.2}: a validation above "
+                                           "one stops training and is never best.pt")
     max_bad_batches: int = _opt(0, "skip up to N batches with a non-finite loss before failing")
     seed: int = _opt(0, "random seed (each rank adds its rank)")
     num_workers: int = _opt(0, "DataLoader workers (for the loaders the caller builds)")
@@ -169,6 +173,9 @@ class TrainerConfig:
                 bad(name, "must not be negative")
         if self.max_epochs == 0 and self.max_steps == 0:
             bad("max_epochs", "set max_epochs or max_steps (both are 0: training would never stop)")
+        for key, limit in self.stop_above.items():
+            if isinstance(limit, bool) or not isinstance(limit, (int, float)):
+                bad("stop_above", f"the limit of {key!r} must be a number")
         if self.grad_accum < 1:
             bad("grad_accum", "must be at least 1")
         if self.log_interval < 1:
@@ -779,7 +786,13 @@ class Trainer:
         if self._saved_step != self.step:
             self._save_checkpoint()
         if self.stopped_early:
-            logger.info("stopped early: no better %s in %d validations", self.config.best_metric, self.patience_count)
+            over = self._over_limits(self.last_valid)
+            if over:
+                logger.info("stopped early: validation %s above stop_above %s", _fmt_stats(over),
+                            self.config.stop_above)
+            else:
+                logger.info("stopped early: no better %s in %d validations", self.config.best_metric,
+                            self.patience_count)
         if self.is_main:
             best = self.ckpt_dir / "best.pt"
             if self.best_step is not None and best.exists():
@@ -890,7 +903,8 @@ class Trainer:
                 f"best_metric {c.best_metric!r} is not among the validation stats ({', '.join(stats) or 'none'})"
             )
         value = stats[c.best_metric]
-        improved = math.isfinite(value) and (
+        over = self._over_limits(stats)
+        improved = not over and math.isfinite(value) and (
             self.best_value is None or (value < self.best_value if c.best_mode == "min" else value > self.best_value)
         )
         if improved:
@@ -898,11 +912,12 @@ class Trainer:
             self.patience_count = 0
         else:
             self.patience_count += 1
-            if c.patience > 0 and self.patience_count >= c.patience:
+            if (c.patience > 0 and self.patience_count >= c.patience) or over:
                 self.stopped_early = True
         logger.info(
-            "validation at step %d (epoch %d): %s%s", self.step, self.epoch, _fmt_stats(stats),
+            "validation at step %d (epoch %d): %s%s%s", self.step, self.epoch, _fmt_stats(stats),
             " (best)" if improved else f" (best {self.best_value} at step {self.best_step})",
+            f" (above stop_above {c.stop_above}: stopping)" if over else "",
         )
         if self._writer is not None:
             for k, v in stats.items():
@@ -910,6 +925,13 @@ class Trainer:
             self._writer.flush()
         self.on_validation_end(stats)
         self._save_checkpoint(is_best=improved)
+
+    def _over_limits(self, stats: dict[str, float]) -> dict[str, float]:
+        """The stats of a validation above their ``stop_above`` limit (a limit on a missing stat is an error)."""
+        missing = [k for k in self.config.stop_above if k not in stats]
+        if stats and missing:
+            raise KeyError(f"stop_above {missing} not among the validation stats ({', '.join(stats)})")
+        return {k: stats[k] for k, limit in self.config.stop_above.items() if k in stats and stats[k] > limit}
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -996,8 +1018,9 @@ class Trainer:
         self.bad_batches = state["bad_batches"]
         self.last_valid = dict(state["last_valid"])
         self._validated_step = state["validated_step"]
-        # re-evaluated, so that a larger patience given on resume lets training go on
-        self.stopped_early = self.config.patience > 0 and self.patience_count >= self.config.patience
+        # re-evaluated, so that a larger patience or stop_above limit given on resume lets training go on
+        self.stopped_early = ((self.config.patience > 0 and self.patience_count >= self.config.patience)
+                              or bool(self._over_limits(self.last_valid)))
         self._saved_step = self.step
         self.load_extra_state(state["extra"])
         rng = state["rng"]

@@ -177,12 +177,13 @@ train_model() {
   shift 3
   if [ -f "${dir}/.done" ]; then log "${dir}/.done exists; skipping"; return 0; fi
   log "training ${module} (${config}, ${ngpu} GPU) -> ${dir}; log: ${dir}/log/train.log"
-  local launcher=python
+  local launcher=python t0=${SECONDS}
   [ "${ngpu}" -gt 1 ] && launcher="torchrun --standalone --nproc_per_node ${ngpu}"
   # shellcheck disable=SC2086
   ${cuda_cmd} --gpu "${ngpu}" "${dir}/log/train.log" ${launcher} -m "${module}" \
     --config "${config}" --ngpu "${ngpu}" --exp_dir "${dir}" "$@"
   touch "${dir}/.done"
+  log "${dir}: trained in $(((SECONDS - t0) / 60)) min"
 }
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
