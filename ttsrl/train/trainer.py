@@ -511,7 +511,6 @@ class Trainer:
         self.patience_count = 0
         self.bad_batches = 0
         self.last_valid: dict[str, float] = {}
-        self.stopped_early = False
         self._validated_step = -1
         self._saved_step = -1
         self._pending_rng: dict[str, Any] | None = None
@@ -912,8 +911,6 @@ class Trainer:
             self.patience_count = 0
         else:
             self.patience_count += 1
-            if (c.patience > 0 and self.patience_count >= c.patience) or over:
-                self.stopped_early = True
         logger.info(
             "validation at step %d (epoch %d): %s%s%s", self.step, self.epoch, _fmt_stats(stats),
             " (best)" if improved else f" (best {self.best_value} at step {self.best_step})",
@@ -925,6 +922,13 @@ class Trainer:
             self._writer.flush()
         self.on_validation_end(stats)
         self._save_checkpoint(is_best=improved)
+
+    @property
+    def stopped_early(self) -> bool:
+        """Patience ran out, or the last validation is above a ``stop_above`` limit (derived from the
+        state, so that a run resumed with a larger patience or a looser limit goes on)."""
+        c = self.config
+        return (c.patience > 0 and self.patience_count >= c.patience) or bool(self._over_limits(self.last_valid))
 
     def _over_limits(self, stats: dict[str, float]) -> dict[str, float]:
         """The stats of a validation above their ``stop_above`` limit (a limit on a missing stat is an error)."""
@@ -1018,9 +1022,6 @@ class Trainer:
         self.bad_batches = state["bad_batches"]
         self.last_valid = dict(state["last_valid"])
         self._validated_step = state["validated_step"]
-        # re-evaluated, so that a larger patience or stop_above limit given on resume lets training go on
-        self.stopped_early = ((self.config.patience > 0 and self.patience_count >= self.config.patience)
-                              or bool(self._over_limits(self.last_valid)))
         self._saved_step = self.step
         self.load_extra_state(state["extra"])
         rng = state["rng"]
