@@ -10,7 +10,7 @@ install:
 	$(MAKE) -C tools
 
 demo: install
-	cd egs/mini_en/rl1 && ./run.sh
+	cd egs/mini_en/rl1 && ./demo.sh
 
 lint: install
 	$(PY) -m ruff check ttsrl tests bench egs utils

@@ -68,6 +68,9 @@ def test_unknown_option_and_stray_argument_fail(tmp_path):
     for bad in ("0", "dpo:x", "diffro:2"):  # --online_iters takes K or METHOD:K of an online method
         r = run(recipe, "--online_iters", f"2 {bad}")
         assert r.returncode != 0 and f"'{bad}' is neither K nor METHOD:K" in r.stderr, r.stderr
+    r = run(recipe, "--stop_stage", "1", "--conf_size", "huge")  # the sizes of conf/<model>/ are listed
+    assert r.returncode != 0 and "--conf_size huge: no " in r.stderr and "demo small" in r.stderr, r.stderr
+    assert not (recipe / "data").exists()  # checked before any stage runs
 
 
 def test_help_lists_stages(tmp_path):

@@ -39,14 +39,17 @@
 #                                and pairs with iteration k-1 and learns from it; default 1 = offline): K for
 #                                every one of them, M:K for method M (e.g. "dpo:3", or "2 coh:1"). With K > 1
 #                                the models are <method>_iter<k>, and <method> links to the last one
-#   --reward_config FILE         multi-task reward model config of stage 6 (default ${MAIN_ROOT}/conf/reward/small.yaml)
+#   --reward_config FILE         multi-task reward model config of stage 6 (default ${MAIN_ROOT}/conf/reward/<conf_size>.yaml)
 #   --reward_args "..."          more options for ttsrl.bin.train_reward
 #   --reward_weights "{...}"     token-level reward of candidates, e.g. "{text: 1.0, quality: 0.2}" (default text only)
 #   --pair_margin X              stage 6: best-vs-worst pairs closer than X in reward are dropped (default 0)
 #   --reward_vs_judge_utts N     stage 9: Spearman of reward vs judge CER, and how often the judge agrees with
 #                                best-vs-worst pairs, over the candidates of N dev utterances
 #                                (each synthesized and transcribed; default 40, 0 = off) -> exp/reward/metrics.json
-#   --lm_config / --flow_config  stage 4 configs (default ${MAIN_ROOT}/conf/{lm,flow}/small.yaml)
+#   --conf_size NAME             size of every model config not given below: ${MAIN_ROOT}/conf/<model>/NAME.yaml
+#                                (default small, the table's; demo: fewer steps, `make demo`;
+#                                base: GPU sizes; tiny: tests)
+#   --lm_config / --flow_config  stage 4 configs (default ${MAIN_ROOT}/conf/{lm,flow}/<conf_size>.yaml)
 #   --vocoder griffin_lim|vocos  vocoder of stages 4 and 8 (vocos is trained in stage 4)
 #   --sample_sets, --num_candidates, --sample_args   stage 5 sampling (default: the align set and dev, 4)
 #   --lm_prompt true|false       whether the codec LM reads the zero-shot prompt (its text and speech tokens)
@@ -55,13 +58,14 @@
 #   --decode_models "..."        stage 8: models that synthesize the test sets (default: resynth base and the
 #                                align methods; resynth: golden tokens)
 #   --decode_args "..."          options of ttsrl.bin.synthesize (sampling, --flow_n_steps, ...)
-#   --tokenizer_config FILE      speech tokenizer config of stage 2 (default ${MAIN_ROOT}/conf/tokenizer/small.yaml)
+#   --tokenizer_config FILE      speech tokenizer config of stage 2 (default ${MAIN_ROOT}/conf/tokenizer/<conf_size>.yaml)
 #   --tokenizer_args "..."       more options for ttsrl.bin.train_tokenizer (e.g. "--max_steps 500")
-#   --judge_config FILE          CTC judge ASR config of stage 9 (default ${MAIN_ROOT}/conf/asr/small.yaml)
+#   --judge_config FILE          CTC judge ASR config of stage 9 (default ${MAIN_ROOT}/conf/asr/<conf_size>.yaml)
 #   --judge_args "..."           more options for ttsrl.bin.train_asr (e.g. "--max_steps 500")
 #   --score_metrics "A,B"        stage 9 metrics of decoded models (default wer,cer,sim,f0v,nll,dnsmos)
 #   --emotion_judge true|false   stage 9: train an audio emotion classifier on the ground truth (needs utt2emo)
 #                                and add the judged emotion to the scores (default true)
+#   --emotion_judge_args "..."   more options for ttsrl.bin.train_emotion_judge (e.g. "--max_utts 3000")
 #   --second_judge NAME          stage 9 second-opinion ASR judge (default pocketsphinx; none: skip)
 #   --second_judge_models "..."  models it scores besides the ground truth (default base; all: every model)
 # A stage whose .done marker exists is skipped; delete the marker (or the folder) to redo it.
@@ -88,19 +92,20 @@ align_config=""         # stage 7: one config for every method (empty: ${MAIN_RO
 align_args=""           # stage 7: extra options of ttsrl.bin.train_align
 num_iters=2             # stage 7: SpeechAlign iterations
 online_iters=1          # stage 7: iterations (online rounds) of dpo, raft, bon and coh: "K", "dpo:K" or both
-reward_config=""        # stage 6: reward model config (empty: ${MAIN_ROOT}/conf/reward/small.yaml)
+conf_size=small         # stages 2-9: size of the model configs not given (${MAIN_ROOT}/conf/<model>/<conf_size>.yaml)
+reward_config=""        # stage 6: reward model config (empty: ${MAIN_ROOT}/conf/reward/<conf_size>.yaml)
 reward_args=""          # stage 6: extra options of ttsrl.bin.train_reward
 reward_weights="{text: 1.0}"  # stage 6: weights of the token-level reward of candidates
 pair_margin=0           # stage 6: minimum reward gap of best-vs-worst pairs
 reward_vs_judge_utts=40 # stage 9: dev utterances whose candidates are synthesized to correlate reward and judge (0: off)
-tokenizer_config=""     # stage 2: speech tokenizer config (empty: ${MAIN_ROOT}/conf/tokenizer/small.yaml)
+tokenizer_config=""     # stage 2: speech tokenizer config (empty: ${MAIN_ROOT}/conf/tokenizer/<conf_size>.yaml)
 tokenizer_args=""       # stage 2: extra options of ttsrl.bin.train_tokenizer
-judge_config=""         # stage 9: CTC judge ASR config (empty: ${MAIN_ROOT}/conf/asr/small.yaml)
+judge_config=""         # stage 9: CTC judge ASR config (empty: ${MAIN_ROOT}/conf/asr/<conf_size>.yaml)
 judge_args=""           # stage 9: extra options of ttsrl.bin.train_asr
-lm_config=""            # stage 4: codec LM config (empty: ${MAIN_ROOT}/conf/lm/small.yaml)
-flow_config=""          # stage 4: flow-matching config (empty: ${MAIN_ROOT}/conf/flow/small.yaml)
+lm_config=""            # stage 4: codec LM config (empty: ${MAIN_ROOT}/conf/lm/<conf_size>.yaml)
+flow_config=""          # stage 4: flow-matching config (empty: ${MAIN_ROOT}/conf/flow/<conf_size>.yaml)
 vocoder=griffin_lim     # stage 4/8: griffin_lim (no training) or vocos (trained in stage 4)
-vocoder_config=""       # stage 4: vocos config (empty: ${MAIN_ROOT}/conf/vocoder/small.yaml)
+vocoder_config=""       # stage 4: vocos config (empty: ${MAIN_ROOT}/conf/vocoder/<conf_size>.yaml)
 sample_sets=""          # stage 5: sets to sample candidates for (empty: the align set and valid_set)
 num_candidates=4        # stage 5: candidates per (prompt, text)
 sample_args="--top_k 50" # stage 5: sampling options of ttsrl.bin.sample_lm
@@ -109,6 +114,7 @@ decode_models=""        # stage 8: models to synthesize the test sets with (empt
 decode_args="--top_k 50 --flow_n_steps 10" # stage 8: options of ttsrl.bin.synthesize
 score_metrics="wer,cer,sim,f0v,nll,dnsmos"  # stage 9: metrics of decoded models
 emotion_judge=true      # stage 9: audio emotion classifier trained on the ground truth (when utt2emo exists)
+emotion_judge_args=""   # stage 9: extra options of ttsrl.bin.train_emotion_judge
 second_judge=pocketsphinx  # stage 9: second-opinion ASR judge (none: skip)
 second_judge_models=base   # stage 9: models it scores besides the ground truth (all: every model; 1-3 s/utt)
 datadir=data
@@ -125,12 +131,18 @@ if [ $# -ne 0 ]; then
 fi
 
 all_sets="${train_set} ${valid_set} ${test_sets}"
-tokenizer_config=${tokenizer_config:-${MAIN_ROOT}/conf/tokenizer/small.yaml}
-judge_config=${judge_config:-${MAIN_ROOT}/conf/asr/small.yaml}
-lm_config=${lm_config:-${MAIN_ROOT}/conf/lm/small.yaml}
-flow_config=${flow_config:-${MAIN_ROOT}/conf/flow/small.yaml}
-vocoder_config=${vocoder_config:-${MAIN_ROOT}/conf/vocoder/small.yaml}
-reward_config=${reward_config:-${MAIN_ROOT}/conf/reward/small.yaml}
+# default_config MODEL: ${MAIN_ROOT}/conf/MODEL/<conf_size>.yaml, which must exist
+default_config() {
+  local f=${MAIN_ROOT}/conf/$1/${conf_size}.yaml
+  [ -f "${f}" ] || { echo "$0: --conf_size ${conf_size}: no ${f} (sizes: $(ls "${MAIN_ROOT}/conf/$1" | sed 's/\.yaml$//' | tr '\n' ' '))" >&2; exit 1; }
+  echo "${f}"
+}
+tokenizer_config=${tokenizer_config:-$(default_config tokenizer)}
+judge_config=${judge_config:-$(default_config asr)}
+lm_config=${lm_config:-$(default_config lm)}
+flow_config=${flow_config:-$(default_config flow)}
+vocoder_config=${vocoder_config:-$(default_config vocoder)}
+reward_config=${reward_config:-$(default_config reward)}
 align_methods=${align_method:-${align_methods}}
 case ${lm_prompt} in
   true) no_lm_prompt=() ;;
@@ -399,7 +411,8 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
     edir=${expdir}/emotion_judge
     if [ ! -f "${edir}/.done" ]; then
       log "Stage 9: the emotion judge (audio features, trained on ground-truth audio only) -> ${edir}"
-      ${decode_cmd} "${edir}/log/train.log" python -m ttsrl.bin.train_emotion_judge \
+      # shellcheck disable=SC2086
+      ${decode_cmd} "${edir}/log/train.log" python -m ttsrl.bin.train_emotion_judge ${emotion_judge_args} \
         --train_data_dir "${datadir}/${train_set}" --valid_data_dir "${datadir}/${valid_set}" \
         --test_data_dirs "$(for s in ${test_sets}; do printf '%s ' "${datadir}/${s}"; done)" --out_dir "${edir}"
       touch "${edir}/.done"
