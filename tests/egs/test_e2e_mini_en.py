@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
 
 TINY = [
-    "--nj", "2", "--test_sets", "test",
+    "--nj", "2", "--decode_nj", "2", "--test_sets", "test",
     "--local_data_opts", "--num_train 40 --num_dev 8 --num_test 6 --num_test_hard 4 --nj 2",
     "--tokenizer_config", f"{CONF}/tokenizer/tiny.yaml", "--lm_config", f"{CONF}/lm/tiny.yaml",
     "--flow_config", f"{CONF}/flow/tiny.yaml", "--judge_config", f"{CONF}/asr/tiny.yaml",
@@ -80,7 +80,13 @@ def test_every_stage_wrote_its_outputs(recipe):
     for log in ("exp/base/samples/dev/log/sample.1.log", "exp/dpo/lm/log/train.log",
                 "exp/speechalign_iter2/samples/train_align/log/sample.1.log"):
         assert "--no_prompt" in (recipe / log).read_text().splitlines()[0], log
-    assert "--lm_prompt false" in (recipe / "exp/base/decode/test/log/synthesize.log").read_text()
+    for job in (1, 2):  # stage 8 synthesizes in --decode_nj 2 jobs of one thread, merged into wav.scp
+        log = (recipe / f"exp/base/decode/test/log/synthesize.{job}.log").read_text()
+        assert "--lm_prompt false" in log and f"--job {job} --num_jobs 2 --num_threads 1" in log
+        assert (recipe / f"exp/base/decode/test/wav.{job}.scp").stat().st_size > 0
+    wavs = (recipe / "exp/base/decode/test/wav.scp").read_text().splitlines()
+    errors = (recipe / "exp/base/decode/test/errors").read_text().splitlines()
+    assert len(wavs) + len(errors) == 6 and len(wavs) > 0 and wavs == sorted(wavs), (wavs, errors)
     assert "kl" in results["dpo"]["test"] and "kl" not in results["base"]["test"]
     # the last iteration's training time includes the first's
     assert results["speechalign"]["test"]["train_min"] > results["speechalign_iter1"]["test"]["train_min"] > 0

@@ -40,6 +40,23 @@ def test_synthesis_with_prompts_errors_and_resume(models, tmp_path):
     assert {p: os.path.getmtime(p) for p in wavs.values()} == mtimes
 
 
+def test_jobs_split_the_utterances_and_write_their_own_lists(models, tmp_path):
+    d, utts = make_prompted_set(tmp_path)
+    out = tmp_path / "decode"
+    for job in (1, 2):
+        synthesize.main(args(models, d, out, "--job", str(job), "--num_jobs", "2", "--num_threads", "1"))
+    lists = [read_kv(out / f"wav.{job}.scp") for job in (1, 2)]
+    errors = [read_kv(out / f"errors.{job}") for job in (1, 2)]
+    assert not set(lists[0]) & set(lists[1])
+    assert set(lists[0]) | set(lists[1]) == set(utts) - {utts[1]}  # utts[1] fails in job 2, into its errors
+    assert errors == [{}, {utts[1]: errors[1][utts[1]]}] and "unknown symbols" in errors[1][utts[1]]
+    assert set(lists[1]) == {utts[3]} and set(lists[0]) == {utts[0], utts[2]}
+    assert not (out / "wav.scp").exists() and float((out / "rtf.1").read_text()) > 0
+    assert {os.path.dirname(p) for lst in lists for p in lst.values()} == {str(out / "wav")}
+    with pytest.raises(SystemExit, match="--job 3 must be in 1..2"):
+        synthesize.main(args(models, d, out, "--job", "3", "--num_jobs", "2"))
+
+
 def test_missing_prompt_wav_is_a_per_utterance_error(models, tmp_path):
     d, utts = make_prompted_set(tmp_path)
     prompts = read_kv(os.path.join(d, "prompt.scp"))

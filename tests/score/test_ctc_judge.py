@@ -86,6 +86,26 @@ def test_score_all(judge_path, toy, tmp_path):
     assert score_all.main([*argv[:5], "missing", *argv[6:]]) == 1
 
 
+def test_score_all_jobs_split_the_folders_and_share_results(judge_path, toy, tmp_path):
+    from pathlib import Path
+
+    from ttsrl.bin import score_all
+
+    exp = tmp_path / "exp"
+    dec = exp / "base" / "decode" / "test"
+    dec.mkdir(parents=True)
+    (dec / "wav.scp").write_text((Path(toy) / "wav.scp").read_text())
+    argv = ["--data_root", str(Path(toy).parent), "--exp_dir", str(exp), "--test_sets", "test", "--judge_path",
+            judge_path, "--metrics", "wer,cer", "--gt_metrics", "wer,cer", "--second_judge", "none", "--per", "false",
+            "--num_jobs", "2", "--num_threads", "1"]
+    assert score_all.main([*argv, "--job", "2"]) == 0  # the second folder: base
+    assert (dec / "score" / ".done").is_file() and not (exp / "ground_truth").exists()
+    assert score_all.main([*argv, "--job", "1"]) == 0  # the first: the ground truth
+    results = json.loads((exp / "results.json").read_text())
+    assert set(results) == {"ground_truth", "base"} and "cer" in results["base"]["test"]
+    assert score_all.main([*argv, "--job", "3"]) == 1
+
+
 def test_decoded_models_score_a_linked_iteration_once(tmp_path):
     from ttsrl.bin.score_all import decoded_models
 

@@ -13,6 +13,8 @@ For each test set ``<data_root>/<set>``:
   ``<exp_dir>/<model>/decode/<set>/score`` and ``score_<judge>``.
 
 Each output folder gets a ``.done`` marker; a folder whose marker exists is not scored again.
+With ``--num_jobs N`` job K scores every N-th folder from the K-th; the jobs share
+results.json (written under its file lock).
 
 Usage:
     python -m ttsrl.bin.score_all --data_root data --exp_dir exp --test_sets "test test_hard" \\
@@ -51,6 +53,10 @@ def get_parser() -> argparse.ArgumentParser:
                    help="phone error rate of the main judge's transcripts (espeak-ng phonemes)")
     p.add_argument("--results", default=None, help="results store (default <exp_dir>/results.json)")
     p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--job", type=int, default=1,
+                   help="this job's index, 1-based: it scores every --num_jobs-th output folder from the job-th")
+    p.add_argument("--num_jobs", type=int, default=1, help="split the output folders over this many jobs")
+    p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--log_level", default="INFO", choices=LOG_LEVELS)
     return p
@@ -126,6 +132,12 @@ def decoded_models(exp_dir: str, test_set: str) -> list[tuple[str, str]]:
 def run(args: argparse.Namespace) -> None:
     from ttsrl.score.results import GROUND_TRUTH
 
+    if not 1 <= args.job <= args.num_jobs:
+        raise ValueError(f"--job {args.job} must be in 1..{args.num_jobs}")
+    if args.num_threads > 0:
+        import torch
+
+        torch.set_num_threads(args.num_threads)
     args.results = args.results or os.path.join(args.exp_dir, "results.json")
     sets = [s for s in args.test_sets.replace(",", " ").split() if s]
     second = None if args.second_judge in ("", "none") else args.second_judge
@@ -133,23 +145,26 @@ def run(args: argparse.Namespace) -> None:
     if args.emo_judge:  # the ground truth's emo_acc is the emotion judge's own accuracy on the set
         args.metrics, args.gt_metrics = (m if "emo" in m.split(",") else f"{m},emo" for m in (args.metrics, args.gt_metrics))
     second_models = None if args.second_judge_models == "all" else set(args.second_judge_models.replace(",", " ").split())
+    tasks = []  # score_one's arguments, each an output folder of its own
     for tset in sets:
         data_dir = os.path.join(args.data_root, tset)
         if not os.path.isdir(data_dir):
             raise FileNotFoundError(f"{data_dir}: test set not found")
         gt = os.path.join(args.exp_dir, GROUND_TRUTH, tset)
-        score_one(data_dir, os.path.join(gt, "score"), args.judge, args.judge_path, args.gt_metrics, args,
-                  GROUND_TRUTH, tset, per=per)  # fmt: skip
+        tasks.append(((data_dir, os.path.join(gt, "score"), args.judge, args.judge_path, args.gt_metrics, args,
+                       GROUND_TRUTH, tset), {"per": per}))  # fmt: skip
         if second:
-            score_one(data_dir, os.path.join(gt, f"score_{second}"), second, None, "wer,cer", args,
-                      GROUND_TRUTH, tset, judge_tag=second)  # fmt: skip
+            tasks.append(((data_dir, os.path.join(gt, f"score_{second}"), second, None, "wer,cer", args,
+                           GROUND_TRUTH, tset), {"judge_tag": second}))  # fmt: skip
         for model, scp in decoded_models(args.exp_dir, tset):
             decode_dir = os.path.dirname(scp)
-            score_one(data_dir, os.path.join(decode_dir, "score"), args.judge, args.judge_path, args.metrics,
-                      args, model, tset, wav_scp=scp, per=per)  # fmt: skip
+            tasks.append(((data_dir, os.path.join(decode_dir, "score"), args.judge, args.judge_path, args.metrics,
+                           args, model, tset), {"wav_scp": scp, "per": per}))  # fmt: skip
             if second and (second_models is None or model in second_models):
-                score_one(data_dir, os.path.join(decode_dir, f"score_{second}"), second, None, "wer,cer", args,
-                          model, tset, wav_scp=scp, judge_tag=second)  # fmt: skip
+                tasks.append(((data_dir, os.path.join(decode_dir, f"score_{second}"), second, None, "wer,cer", args,
+                               model, tset), {"wav_scp": scp, "judge_tag": second}))  # fmt: skip
+    for pos, kw in tasks[args.job - 1 :: args.num_jobs]:
+        score_one(*pos, **kw)
 
 
 def main(argv=None) -> int:

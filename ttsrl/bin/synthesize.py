@@ -8,7 +8,9 @@ Usage:
   python -m ttsrl.bin.synthesize --data_dir data/test --golden_tokens dump/tokens/test/speech.scp \\
       --tokenizer_dir exp/tokenizer --flow exp/base/flow/model.pt --out_dir exp/resynth/decode/test
 Writes <out_dir>/wav/<utt>.wav, <out_dir>/wav.scp, <out_dir>/errors (utterances that failed and
-why) and <out_dir>/rtf. Utterances already written are skipped, so a rerun resumes. A data dir
+why) and <out_dir>/rtf. Utterances already written are skipped, so a rerun resumes. With
+--num_jobs N, job K synthesizes every N-th utterance from the K-th into the same wav/ and writes
+wav.K.scp, errors.K and rtf.K (cat them to merge; rl.sh --decode_nj N does). A data dir
 gives its prompts in prompt.scp and prompt_text (mini_en's test sets have them); with --lm_prompt
 false they condition the flow model only.
 """
@@ -50,6 +52,8 @@ def get_parser():
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--ngpu", type=int, default=None, help="0 = CPU; default: CUDA when available")
     p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    p.add_argument("--job", type=int, default=1, help="this job's index, 1-based (with --num_jobs)")
+    p.add_argument("--num_jobs", type=int, default=1, help="split the utterances over this many jobs")
     add_dataclass_args(p, SamplingConfig, group="sampling")
     add_dataclass_args(p, FlowOptions, group="flow", prefix="flow_")
     return p
@@ -66,17 +70,22 @@ def main(argv=None):
 
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
+    if not 1 <= args.job <= args.num_jobs:
+        raise SystemExit(f"--job {args.job} must be in 1..{args.num_jobs}")
     device = du.get_device(args.ngpu)
     requests = read_requests(args.data_dir, args.seedtts_list, args.golden_tokens, not args.no_prompt)
+    requests = requests[args.job - 1 :: args.num_jobs]
+    suffix = f".{args.job}" if args.num_jobs > 1 else ""
     tts = TTSPipeline.from_dirs(None if args.golden_tokens else args.lm, args.flow, args.tokenizer_dir,
                                 args.vocoder, args.vocoder_path, device, tag=args.tag,
                                 griffin_lim_iters=args.griffin_lim_iters, lm_prompt=args.lm_prompt)
     report = synthesize_requests(tts, requests, args.out_dir, dataclass_from_args(SamplingConfig, args),
-                                 dataclass_from_args(FlowOptions, args, prefix="flow_"), args.batch_size)
+                                 dataclass_from_args(FlowOptions, args, prefix="flow_"), args.batch_size, suffix)
     if report.written:
-        atomic_write_text(os.path.join(args.out_dir, "rtf"), f"{report.rtf:.4f}\n")
+        atomic_write_text(os.path.join(args.out_dir, f"rtf{suffix}"), f"{report.rtf:.4f}\n")
     if report.errors:
-        logging.warning("%d utterances failed; see %s", len(report.errors), os.path.join(args.out_dir, "errors"))
+        logging.warning("%d utterances failed; see %s", len(report.errors),
+                        os.path.join(args.out_dir, f"errors{suffix}"))
 
 
 if __name__ == "__main__":

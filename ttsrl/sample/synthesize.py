@@ -179,8 +179,11 @@ class TTSPipeline:
 
 
 def synthesize_requests(tts: TTSPipeline, requests: Sequence[Request], out_dir: str, cfg: SamplingConfig,
-                        flow_opts: FlowOptions | None = None, batch_size: int = 8) -> SynthReport:
-    """Synthesizes every request not yet on disk; writes wav/, wav.scp and errors."""
+                        flow_opts: FlowOptions | None = None, batch_size: int = 8, suffix: str = "") -> SynthReport:
+    """Synthesizes every request not yet on disk; writes wav/, wav<suffix>.scp and errors<suffix>.
+
+    ``suffix`` (e.g. ``.2``) names the lists of one job of several that share ``out_dir``.
+    """
     flow_opts = flow_opts or FlowOptions()
     wav_dir = os.path.join(out_dir, "wav")
     os.makedirs(wav_dir, exist_ok=True)
@@ -226,9 +229,9 @@ def synthesize_requests(tts: TTSPipeline, requests: Sequence[Request], out_dir: 
             report.written.append(it["utt"])
     done = {f[: -len(".wav")] for f in os.listdir(wav_dir) if f.endswith(".wav")}
     wanted = {r.utt for r in requests}
-    write_kv(os.path.join(out_dir, "wav.scp"),
+    write_kv(os.path.join(out_dir, f"wav{suffix}.scp"),
              {u: os.path.abspath(os.path.join(wav_dir, f"{u}.wav")) for u in sorted(done & wanted)})
-    write_kv(os.path.join(out_dir, "errors"), report.errors)
+    write_kv(os.path.join(out_dir, f"errors{suffix}"), report.errors)
     logger.info("%s: %d written, %d already there, %d failed; RTF %.3f", out_dir, len(report.written),
                 len(report.skipped), len(report.errors), report.rtf)
     return report

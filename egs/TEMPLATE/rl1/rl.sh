@@ -58,11 +58,16 @@
 #   --decode_models "..."        stage 8: models that synthesize the test sets (default: resynth base and the
 #                                align methods; resynth: golden tokens)
 #   --decode_args "..."          options of ttsrl.bin.synthesize (sampling, --flow_n_steps, ...)
+#   --decode_nj N                stages 8 and 9: parallel jobs of synthesis (per model and test set) and of
+#                                scoring, one CPU thread each when N > 1 (default 1: one job uses every core;
+#                                on 2 cores 2 jobs were 1.05x (synthesis) and 1.02x (scoring) as fast, see
+#                                bench/decode_jobs.py; with cmd_backend slurm N jobs run on N nodes)
 #   --tokenizer_config FILE      speech tokenizer config of stage 2 (default ${MAIN_ROOT}/conf/tokenizer/<conf_size>.yaml)
 #   --tokenizer_args "..."       more options for ttsrl.bin.train_tokenizer (e.g. "--max_steps 500")
 #   --judge_config FILE          CTC judge ASR config of stage 9 (default ${MAIN_ROOT}/conf/asr/<conf_size>.yaml)
 #   --judge_args "..."           more options for ttsrl.bin.train_asr (e.g. "--max_steps 500")
-#   --score_metrics "A,B"        stage 9 metrics of decoded models (default wer,cer,sim,f0v,nll,dnsmos)
+#   --score_metrics "A,B"        stage 9 metrics of decoded models (default wer,cer,sim,f0v,nll,dnsmos;
+#                                dnsmos is most of stage 9's time: 3.1 s per 2-s utterance on 2 CPU cores)
 #   --emotion_judge true|false   stage 9: train an audio emotion classifier on the ground truth (needs utt2emo)
 #                                and add the judged emotion to the scores (default true)
 #   --emotion_judge_args "..."   more options for ttsrl.bin.train_emotion_judge (e.g. "--max_utts 3000")
@@ -112,6 +117,7 @@ sample_args="--top_k 50" # stage 5: sampling options of ttsrl.bin.sample_lm
 lm_prompt=true          # stages 5-9: the codec LM reads the zero-shot prompt (false: only the flow model does)
 decode_models=""        # stage 8: models to synthesize the test sets with (empty: resynth base + align methods)
 decode_args="--top_k 50 --flow_n_steps 10" # stage 8: options of ttsrl.bin.synthesize
+decode_nj=1             # stages 8-9: parallel synthesis and scoring jobs
 score_metrics="wer,cer,sim,f0v,nll,dnsmos"  # stage 9: metrics of decoded models
 emotion_judge=true      # stage 9: audio emotion classifier trained on the ground truth (when utt2emo exists)
 emotion_judge_args=""   # stage 9: extra options of ttsrl.bin.train_emotion_judge
@@ -144,6 +150,7 @@ flow_config=${flow_config:-$(default_config flow)}
 vocoder_config=${vocoder_config:-$(default_config vocoder)}
 reward_config=${reward_config:-$(default_config reward)}
 align_methods=${align_method:-${align_methods}}
+decode_threads=0; [ "${decode_nj}" -gt 1 ] && decode_threads=1  # parallel jobs: one thread each (0: torch's default)
 case ${lm_prompt} in
   true) no_lm_prompt=() ;;
   false) no_lm_prompt=(--no_prompt) ;;  # for sample_lm, train_align and lm_kl
@@ -388,12 +395,18 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
       if [ "${model}" = resynth ]; then src=(--golden_tokens "${dumpdir}/tokens/${dset}/speech.scp")
       else src=(--lm "${expdir}/${model}/lm/model.pt"); fi
       [ "${vocoder}" = vocos ] && src+=(--vocoder_path "${expdir}/base/vocoder/model.pt")
-      log "Stage 8: synthesizing ${dset} with ${model} -> ${ddir}"
+      log "Stage 8: synthesizing ${dset} with ${model} (${decode_nj} jobs) -> ${ddir}"
+      rm -f "${ddir}"/wav.*.scp "${ddir}"/errors.* "${ddir}"/rtf.*  # lists of an earlier run's jobs
       # shellcheck disable=SC2086
-      ${decode_cmd} --gpu "${ngpu}" "${ddir}/log/synthesize.log" python -m ttsrl.bin.synthesize "${src[@]}" \
+      ${decode_cmd} --gpu "${ngpu}" JOB=1:"${decode_nj}" "${ddir}/log/synthesize.JOB.log" \
+        python -m ttsrl.bin.synthesize "${src[@]}" --job JOB --num_jobs "${decode_nj}" --num_threads "${decode_threads}" \
         --data_dir "${datadir}/${dset}" --out_dir "${ddir}" --tokenizer_dir "${expdir}/tokenizer" \
         --flow "${expdir}/base/flow/model.pt" --vocoder "${vocoder}" --ngpu "${ngpu}" --lm_prompt "${lm_prompt}" \
         ${decode_args}
+      if [ "${decode_nj}" -gt 1 ]; then  # merge the jobs' lists (wav.JOB.scp, errors.JOB)
+        cat "${ddir}"/wav.*.scp | sort > "${ddir}/wav.scp"
+        cat "${ddir}"/errors.* | sort > "${ddir}/errors"
+      fi
       touch "${ddir}/.done"
     done
   done
@@ -419,8 +432,9 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
     fi
     emo=(--emo_judge "${edir}/model.npz")
   fi
-  log "Stage 9: scoring the ground truth and every decoded model of: ${test_sets}"
-  ${decode_cmd} "${expdir}/log/score_all.log" python -m ttsrl.bin.score_all --data_root "${datadir}" \
+  log "Stage 9: scoring the ground truth and every decoded model of: ${test_sets} (${decode_nj} jobs)"
+  ${decode_cmd} JOB=1:"${decode_nj}" "${expdir}/log/score_all.JOB.log" python -m ttsrl.bin.score_all \
+    --job JOB --num_jobs "${decode_nj}" --num_threads "${decode_threads}" --data_root "${datadir}" \
     --exp_dir "${expdir}" --test_sets "${test_sets}" --judge ctc --judge_path "${jdir}/model.pt" \
     --metrics "${score_metrics}" --results "${expdir}/results.json" --second_judge "${second_judge}" \
     --second_judge_models "${second_judge_models}" "${emo[@]}"
