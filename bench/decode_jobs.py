@@ -38,7 +38,7 @@ import time
 
 import torch
 
-from ttsrl.data.datadir import DataDir, read_kv, write_kv
+from ttsrl.data.datadir import read_kv, write_kv
 from ttsrl.models.asr import CTCASR, CTCASRConfig, asr_conf_dict
 from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
 from ttsrl.models.flow import FlowConfig, FlowMatching
@@ -90,15 +90,15 @@ def build_models(root: str, conf_size: str, text_vocab: list[str]) -> None:
 
 def subset(data_dir: str, out: str, n: int) -> list[str]:
     """The first n utterances of data_dir (text, wav.scp, utt2spk, prompt.scp, prompt_text) in out."""
-    dd = DataDir.load(data_dir)
-    utts = dd.utts[:n]
     os.makedirs(out)
+    utts = []
     for name in ("text", "wav.scp", "utt2spk", "prompt.scp", "prompt_text"):
         src = os.path.join(data_dir, name)
         if not os.path.exists(src):
             raise SystemExit(f"{src} is missing: the benchmark needs a prompted data dir "
                              "(cd egs/mini_en/rl1 && ./run.sh --stop_stage 1)")
-        kv = dict(line.rstrip("\n").split(" ", 1) for line in open(src, encoding="utf-8") if line.strip())
+        kv = read_kv(src)
+        utts = utts or sorted(kv)[:n]  # the text's
         write_kv(os.path.join(out, name), {u: kv[u] for u in utts})
     return utts
 
@@ -116,25 +116,22 @@ def run_jobs(cmd: list[str], jobs: int) -> float:
     return time.perf_counter() - t0
 
 
-def score_seconds(tmp: str, synth_dir: str, conf_size: str, num_utts: int, jobs: int) -> float:
-    """Wall seconds of score_all in ``jobs`` jobs: num_utts synthesized utterances under two model tags."""
-    data = os.path.join(tmp, f"score_data{jobs}")
-    subset(os.path.join(tmp, "data"), os.path.join(data, "test"), num_utts)
-    wavs = read_kv(os.path.join(synth_dir, "wav.scp"))
+def build_judge(path: str, conf_size: str, texts: list[str]) -> None:
+    """A random-weight CTC judge of conf/asr/<conf_size>.yaml, saved as the trainer saves model.pt."""
+    conf = build_dataclass(CTCASRConfig, {**load_yaml(os.path.join(ROOT, "conf", "asr", f"{conf_size}.yaml"))
+                                          ["model_conf"], "token_list": build_token_list("char", texts)})
+    torch.save({"model": CTCASR(conf).state_dict(), "config": {"model_conf": asr_conf_dict(conf)}}, path)
+
+
+def score_seconds(tmp: str, wavs: dict[str, str], jobs: int) -> float:
+    """Wall seconds of score_all in ``jobs`` jobs: ``wavs`` (of tmp/score_data/test) under two model tags."""
     exp = os.path.join(tmp, f"score_exp{jobs}")
     for tag in ("m1", "m2"):
         os.makedirs(os.path.join(exp, tag, "decode", "test"))
-        write_kv(os.path.join(exp, tag, "decode", "test", "wav.scp"),
-                 {u: wavs[u] for u in read_kv(os.path.join(data, "test", "text"))})
-    judge = os.path.join(tmp, "judge.pt")
-    if not os.path.exists(judge):
-        texts = list(read_kv(os.path.join(tmp, "data", "text")).values())
-        conf = build_dataclass(CTCASRConfig, {**load_yaml(os.path.join(ROOT, "conf", "asr", f"{conf_size}.yaml"))
-                                              ["model_conf"], "token_list": build_token_list("char", texts)})
-        torch.save({"model": CTCASR(conf).state_dict(), "config": {"model_conf": asr_conf_dict(conf)}}, judge)
-    return run_jobs(["ttsrl.bin.score_all", "--data_root", data, "--exp_dir", exp, "--test_sets", "test",
-                     "--judge_path", judge, "--metrics", "wer,cer,sim,f0v,nll,dnsmos", "--gt_metrics", "wer,cer",
-                     "--second_judge", "none"], jobs)
+        write_kv(os.path.join(exp, tag, "decode", "test", "wav.scp"), wavs)
+    return run_jobs(["ttsrl.bin.score_all", "--data_root", os.path.join(tmp, "score_data"), "--exp_dir", exp,
+                     "--test_sets", "test", "--judge_path", os.path.join(tmp, "judge.pt"), "--metrics",
+                     "wer,cer,sim,f0v,nll,dnsmos", "--gt_metrics", "wer,cer", "--second_judge", "none"], jobs)
 
 
 def main(argv=None):
@@ -160,8 +157,11 @@ def main(argv=None):
             rate[jobs] = len(utts) / sec
             print(f"synthesis, {jobs} job(s): {sec:.1f} s for {len(utts)} utterances ({rate[jobs]:.3f} utt/s)")
         if args.score_utts:
+            scored = subset(data, os.path.join(tmp, "score_data", "test"), args.score_utts)
+            build_judge(os.path.join(tmp, "judge.pt"), args.conf_size, list(read_kv(os.path.join(data, "text")).values()))
+            synthesized = read_kv(os.path.join(tmp, "decode1", "wav.scp"))
             for jobs in counts[:2]:
-                sec = score_seconds(tmp, os.path.join(tmp, "decode1"), args.conf_size, args.score_utts, jobs)
+                sec = score_seconds(tmp, {u: synthesized[u] for u in scored}, jobs)
                 score_rate[jobs] = 2 * args.score_utts / sec
                 print(f"scoring, {jobs} job(s): {sec:.1f} s for 2 x {args.score_utts} utterances "
                       f"({score_rate[jobs]:.3f} utt/s)")

@@ -12,6 +12,7 @@ Uses the set's zero-shot prompts (prompt_text, prompt_speech.scp) when the token
 import argparse
 import logging
 
+from ttsrl.data.cli import add_job_args
 from ttsrl.sample.generate import generate_candidates
 from ttsrl.sample.sampler import SamplingConfig
 from ttsrl.train.config import add_config_args, add_dataclass_args, dataclass_from_args, parse_with_config
@@ -27,8 +28,7 @@ def get_parser():
     p.add_argument("--no_prompt", action="store_true", help="ignore the set's prompts")
     p.add_argument("--tag", default=None, choices=["good", "bad"],
                    help="control tag of a Chain-of-Hindsight LM (num_tags > 0; default for such an LM: good)")
-    p.add_argument("--job", type=int, default=1, help="this job's index, 1-based (with --num_jobs)")
-    p.add_argument("--num_jobs", type=int, default=1, help="split the utterances over this many jobs")
+    add_job_args(p)
     p.add_argument("--ngpu", type=int, default=None, help="0 = CPU; default: CUDA when available")
     p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     add_dataclass_args(p, SamplingConfig, group="sampling")

@@ -29,7 +29,7 @@ import logging
 import os
 import sys
 
-from ttsrl.data.cli import LOG_LEVELS, setup_logging
+from ttsrl.data.cli import LOG_LEVELS, add_job_args, job_share, setup_logging
 
 logger = logging.getLogger("ttsrl.bin.score_all")
 
@@ -53,9 +53,7 @@ def get_parser() -> argparse.ArgumentParser:
                    help="phone error rate of the main judge's transcripts (espeak-ng phonemes)")
     p.add_argument("--results", default=None, help="results store (default <exp_dir>/results.json)")
     p.add_argument("--batch_size", type=int, default=16)
-    p.add_argument("--job", type=int, default=1,
-                   help="this job's index, 1-based: it scores every --num_jobs-th output folder from the job-th")
-    p.add_argument("--num_jobs", type=int, default=1, help="split the output folders over this many jobs")
+    add_job_args(p, "output folders")
     p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--log_level", default="INFO", choices=LOG_LEVELS)
@@ -132,8 +130,6 @@ def decoded_models(exp_dir: str, test_set: str) -> list[tuple[str, str]]:
 def run(args: argparse.Namespace) -> None:
     from ttsrl.score.results import GROUND_TRUTH
 
-    if not 1 <= args.job <= args.num_jobs:
-        raise ValueError(f"--job {args.job} must be in 1..{args.num_jobs}")
     if args.num_threads > 0:
         import torch
 
@@ -163,7 +159,7 @@ def run(args: argparse.Namespace) -> None:
             if second and (second_models is None or model in second_models):
                 tasks.append(((data_dir, os.path.join(decode_dir, f"score_{second}"), second, None, "wer,cer", args,
                                model, tset), {"wav_scp": scp, "judge_tag": second}))  # fmt: skip
-    for pos, kw in tasks[args.job - 1 :: args.num_jobs]:
+    for pos, kw in job_share(tasks, args.job, args.num_jobs, ValueError):
         score_one(*pos, **kw)
 
 

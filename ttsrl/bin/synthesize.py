@@ -18,6 +18,7 @@ import argparse
 import logging
 import os
 
+from ttsrl.data.cli import add_job_args, job_share, job_suffix
 from ttsrl.sample.sampler import SamplingConfig
 from ttsrl.sample.synthesize import FlowOptions
 from ttsrl.train.config import (
@@ -52,8 +53,7 @@ def get_parser():
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--ngpu", type=int, default=None, help="0 = CPU; default: CUDA when available")
     p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    p.add_argument("--job", type=int, default=1, help="this job's index, 1-based (with --num_jobs)")
-    p.add_argument("--num_jobs", type=int, default=1, help="split the utterances over this many jobs")
+    add_job_args(p)
     add_dataclass_args(p, SamplingConfig, group="sampling")
     add_dataclass_args(p, FlowOptions, group="flow", prefix="flow_")
     return p
@@ -70,12 +70,10 @@ def main(argv=None):
 
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
-    if not 1 <= args.job <= args.num_jobs:
-        raise SystemExit(f"--job {args.job} must be in 1..{args.num_jobs}")
     device = du.get_device(args.ngpu)
-    requests = read_requests(args.data_dir, args.seedtts_list, args.golden_tokens, not args.no_prompt)
-    requests = requests[args.job - 1 :: args.num_jobs]
-    suffix = f".{args.job}" if args.num_jobs > 1 else ""
+    requests = job_share(read_requests(args.data_dir, args.seedtts_list, args.golden_tokens, not args.no_prompt),
+                         args.job, args.num_jobs)
+    suffix = job_suffix(args.job, args.num_jobs)
     tts = TTSPipeline.from_dirs(None if args.golden_tokens else args.lm, args.flow, args.tokenizer_dir,
                                 args.vocoder, args.vocoder_path, device, tag=args.tag,
                                 griffin_lim_iters=args.griffin_lim_iters, lm_prompt=args.lm_prompt)

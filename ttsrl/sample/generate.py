@@ -12,6 +12,7 @@ import torch
 from tqdm import tqdm
 
 from ttsrl.data.arrays import write_ark_scp
+from ttsrl.data.cli import job_share, job_suffix
 from ttsrl.data.datadir import write_kv
 from ttsrl.data.token_dataset import TokenDataset, has_prompts, pad_1d
 from ttsrl.sample.sampler import SamplingConfig, sample, tag_ids
@@ -29,21 +30,18 @@ def generate_candidates(args, cfg: SamplingConfig) -> dict:
 
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
-    if not 1 <= args.job <= args.num_jobs:
-        raise SystemExit(f"--job {args.job} must be in 1..{args.num_jobs}")
+    with_prompt = not args.no_prompt and has_prompts(args.token_dir)
+    ds = TokenDataset(args.token_dir, with_prompt=with_prompt)
+    # this job's rows; rows of similar length share a batch (less padding)
+    utts = sorted(job_share(ds.utts, args.job, args.num_jobs), key=lambda u: len(ds.text[u]))
     device = du.get_device(args.ngpu)
     model = load_codec_lm(args.lm, device)
     tag = getattr(args, "tag", None)
     tag_ids(model, tag, 1)  # fail early on a tag the model does not have
     if model.cfg.num_tags > 0:
         logger.info("sampling with control tag %r", tag or "good")
-    with_prompt = not args.no_prompt and has_prompts(args.token_dir)
-    ds = TokenDataset(args.token_dir, with_prompt=with_prompt)
-    utts = ds.utts[args.job - 1 :: args.num_jobs]
-    # rows of similar length share a batch (less padding)
-    utts = sorted(utts, key=lambda u: len(ds.text[u]))
     index = {u: i for i, u in enumerate(ds.utts)}
-    suffix = f".{args.job}" if args.num_jobs > 1 else ""
+    suffix = job_suffix(args.job, args.num_jobs)
     os.makedirs(args.out_dir, exist_ok=True)
     tokens, logprobs, finished = {}, {}, {}
     for b in tqdm(range(0, len(utts), args.batch_size), desc=f"sampling {os.path.basename(args.token_dir)}",
