@@ -115,3 +115,39 @@ def test_position_options_are_checked():
         tiny(position="rope")
     with pytest.raises(ValueError, match="learned' or 'rope'"):
         tiny(position="alibi")
+
+
+def test_text_position_head_reads_the_text_from_the_speech_columns():
+    import torch.nn.functional as F
+
+    m = tiny(ctc_weight=0.5, ctc_upsample=2)
+    text, tl, _, _ = batch()
+    sp = torch.tensor([[1, 2, 3, 4, 5, 6, 7, 8], [5, 6, 7, 8, 9, 10, 0, 0]])  # 8 and 6 speech columns
+    sl = torch.tensor([8, 6])
+    seen = {}
+    m.ln_f.register_forward_hook(lambda mod, inp, out: seen.update(h=out))
+    out = m(text, tl, sp, sl)
+    # by hand: the head on the final hidden states of the speech columns (after <sos> text <task>)
+    n_prefix = 1 + text.shape[1] + 1
+    lp = F.log_softmax(m.text_pos_head(seen["h"][:, n_prefix:]), -1)  # (2, 16, 20)
+    by_hand = sum(F.ctc_loss(lp[i, : 2 * int(sl[i])], text[i, : int(tl[i])], [2 * int(sl[i])], [int(tl[i])],
+                             reduction="sum") for i in range(2)) / tl.sum()
+    assert out.ctc_loss is not None and torch.allclose(out.ctc_loss, by_hand, atol=1e-5)
+    ce = F.cross_entropy(out.logits[out.mask], out.target[out.mask])
+    assert torch.allclose(out.loss, ce, atol=1e-6)  # the CE does not include it
+    sp2 = sp.clone()
+    sp2[1, 6:] = 29  # garbage in the padding does not move it
+    assert torch.allclose(m(text, tl, sp2, sl).ctc_loss, out.ctc_loss, atol=1e-6)
+    assert tiny()(text, tl, sp, sl).ctc_loss is None
+
+
+def test_text_position_head_is_added_by_the_task():
+    from ttsrl.tasks.lm import LMTask
+
+    m = tiny(ctc_weight=0.5)
+    text, tl, sp, sl = batch()
+    sp, sl = torch.cat([sp, sp], 1), sl * 2
+    loss, stats = LMTask.compute_loss(m, {"text": text, "text_lens": tl, "speech": sp, "speech_lens": sl})
+    assert torch.allclose(loss, stats["ce"] + 0.5 * stats["ctc"]) and stats["ctc"] > 0
+    loss0, stats0 = LMTask.compute_loss(tiny(), {"text": text, "text_lens": tl, "speech": sp, "speech_lens": sl})
+    assert "ctc" not in stats0 and torch.allclose(loss0, stats0["ce"])

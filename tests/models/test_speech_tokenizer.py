@@ -56,6 +56,28 @@ def test_auxiliary_encoder_ctc():
     assert tiny().enc_ctc_out is None and tiny()(mel, ml, text, tl).enc_ctc_loss == 0
 
 
+def test_utterance_vector_conditions_the_mel_head_only():
+    m = tiny(global_dim=8).eval()
+    mel, ml, text, tl = batch()
+    vec = m.utterance_vector(m.mvn(mel), ml)
+    assert vec.shape == (3, 8)
+    # padding-independent: the vector of a padded row equals the row alone
+    alone = m.utterance_vector(m.mvn(mel[2:3, :9]), ml[2:3])
+    assert torch.allclose(alone[0], vec[2], atol=1e-5)
+    out = m(mel, ml, text, tl)
+    assert out.recon.shape == (3, 40, 80)
+    # the vector reaches the mel head (and the reconstruction loss) but not the tokens or the CTC head
+    with torch.no_grad():
+        m.global_in.weight.add_(1.0)
+    out2 = m(mel, ml, text, tl)
+    assert torch.equal(out2.tokens, out.tokens) and torch.allclose(out2.ctc_log_probs, out.ctc_log_probs)
+    assert not torch.allclose(out2.recon, out.recon)
+    m.train()
+    m(mel, ml, text, tl).recon_loss.backward()
+    assert m.global_subsampling.convs[0].weight.grad.abs().sum() > 0
+    assert tiny().global_in is None
+
+
 def test_encode_is_deterministic_and_matches_forward():
     m = tiny(dropout=0.3).eval()
     mel, ml, _, _ = batch()

@@ -24,6 +24,14 @@ where ``speech_pos_rate`` is text tokens per speech token (Deep Voice 3's "posit
 aligned text position of each speech token is then at relative distance ~0, which a head
 can find from the rotation alone; the LM task measures the rate on the training data.
 
+Text-position head (``ctc_weight > 0``): a linear layer on the hidden state of every speech
+column predicts, by CTC (blank = text id 0), the text the speech region reads (the prompt's
+text and the text). A causal column that must say which text unit it is speaking tracks its
+place in the text, the alignment a small autoregressive model otherwise learns slowly (as
+auxiliary CTC helps attention-based ASR, Kim et al. 2017, and VALL-E-style TTS with
+alignment guidance). It costs one projection in training and nothing at inference; the
+task adds ``ctc_weight * ctc_loss`` to the cross-entropy.
+
 Usage::
 
     model = CodecLM(CodecLMConfig(text_vocab_size=40, speech_vocab_size=500))
@@ -38,6 +46,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from ttsrl.models.ctc import ctc_loss_per_unit
+from ttsrl.models.modules import LinearUpsample
 
 
 @dataclass
@@ -56,6 +67,8 @@ class CodecLMConfig:
     position: str = "learned"  # "learned" (absolute table) or "rope" (rotary, speech on the text's scale)
     speech_pos_rate: float = 0.0  # rope: text tokens per speech token (> 0; the LM task measures it when 0)
     rope_base: float = 10000.0  # rope: the base of the rotation frequencies
+    ctc_weight: float = 0.0  # >0: the text-position head (CTC of the text from the speech columns) and its weight
+    ctc_upsample: int = 2  # text-position head: CTC frames per speech column (fast speech has ~1.7 per unit)
 
 
 @dataclass
@@ -65,6 +78,7 @@ class LMOutput:
     mask: torch.Tensor  # (B, Ts + 1) True where the target is a predicted speech token or <eos>
     loss: torch.Tensor  # mean cross-entropy over `mask`
     acc: torch.Tensor  # token accuracy over `mask`
+    ctc_loss: torch.Tensor | None = None  # text-position head: CTC per text unit (None without the head)
 
 
 class KVCache:
@@ -170,6 +184,8 @@ class CodecLM(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_f = nn.LayerNorm(D)
         self.head = nn.Linear(D, cfg.speech_vocab_size + 1, bias=False)
+        # text-position head: ctc_upsample CTC frames over the text vocabulary per speech column
+        self.text_pos_head = LinearUpsample(D, cfg.text_vocab_size, cfg.ctc_upsample) if cfg.ctc_weight > 0 else None
         self.apply(self._init_weights)
         for name, p in self.named_parameters():  # GPT-2's scaled init of residual projections
             if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
@@ -310,7 +326,11 @@ class CodecLM(nn.Module):
         n = mask.sum().clamp(min=1)
         loss = (ce * mask).sum() / n
         acc = ((logits.argmax(-1) == target) & mask).sum() / n
-        return LMOutput(logits=logits, target=target, mask=mask, loss=loss, acc=acc)
+        ctc = None
+        if self.text_pos_head is not None:  # the columns of s_1 .. s_m read the whole text region
+            log_probs = F.log_softmax(self.text_pos_head(h[:, x.shape[1] :]).float(), -1)  # (B, Ts * k, Vt)
+            ctc = ctc_loss_per_unit(log_probs, speech_lens * self.cfg.ctc_upsample, text, text_lens)
+        return LMOutput(logits=logits, target=target, mask=mask, loss=loss, acc=acc, ctc_loss=ctc)
 
     def token_logprobs(self, text, text_lens, speech, speech_lens, prompt_lens=None, spk=None, tags=None):
         """Per-token log p(target) (B, Ts + 1) and the mask of predicted positions (prompt and padding excluded)."""

@@ -8,6 +8,7 @@ and to keep enough of the acoustics for a mel reconstruction head::
         --Encoder--> --Linear--> (B, T', d) --FSQ--> codes (B, T', d), tokens (B, T')
     codes --Linear, Encoder, Linear to ctc_upsample frames--> CTC log-probs over the char list
     codes --Linear, Encoder, upsample x4, Linear--> normalized mel (B, 4 T', 80)
+        [+ global_dim > 0: a vector pooled from the whole utterance's mel, added at the head's input]
 
     loss = ctc (summed over the batch / target characters) + recon_weight * L1(mel, normalized mel)
            [+ enc_ctc_weight * ctc of an auxiliary head on the encoder output, before the quantizer]
@@ -16,6 +17,15 @@ The CTC head emits ``ctc_upsample`` frames per token: fast espeak-ng speech reac
 characters per second, close to the 25 tokens/s, and CTC needs a frame per character plus
 one between repeated characters. (Its layers run at the token rate; only the output
 projection splits each token into frames, which keeps the head cheap.)
+
+With ``global_dim > 0`` the mel head also reads an utterance-level vector: a convolutional
+front end and one encoder layer over the utterance's mel, mean-pooled over its frames
+(a global style token in the spirit of Wang et al. 2018). What is constant over the
+utterance (the voice, the channel and noise, the style's average pitch and energy) then
+need not be carried by the codes, which keep what changes in time: what is said and how
+it is timed. The codes lose entropy the codec LM would otherwise have to guess; the flow
+model brings the voice back from the zero-shot prompt, as CosyVoice's does. The vector is
+used in training only (``encode`` returns the tokens alone).
 
 The model holds the global mean/variance normalization (buffers in its state dict) and
 the mel configuration (in its config), so ``encode_wav`` works on any audio, including
@@ -56,7 +66,7 @@ from torch import nn
 from ttsrl.feats.augment import spec_augment
 from ttsrl.feats.mel import MelConfig, MelExtractor
 from ttsrl.feats.stats import GlobalMVN
-from ttsrl.models.ctc import greedy_ctc
+from ttsrl.models.ctc import ctc_loss_per_unit, greedy_ctc
 from ttsrl.models.modules import Conv1dSubsampling, Encoder, LinearUpsample, lengths_to_mask
 from ttsrl.models.quantizer import FSQ
 from ttsrl.train.config import Registry, build_dataclass
@@ -95,6 +105,7 @@ class SpeechTokenizerConfig:
     ctc_upsample: int = 2  # CTC output frames per token
     recon_layers: int = 2
     recon_weight: float = 1.0
+    global_dim: int = 0  # >0: the mel head reads an utterance-level vector of this size (pooled from the mel)
     enc_ctc_weight: float = 0.0  # >0: an auxiliary CTC head on the encoder output, before the quantizer
     dropout: float = 0.1
     # SpecAugment (Park et al. 2019) of the encoder input in training; the mel target stays clean
@@ -161,6 +172,13 @@ class SpeechTokenizer(nn.Module):
             c.d_model, c.recon_layers, c.n_heads, c.d_ff, c.conv_kernel, c.dropout, c.position
         )
         self.recon_out = LinearUpsample(c.d_model, n_mels, c.subsample)
+        if c.global_dim > 0:  # utterance-level vector of the mel head (see the module docstring)
+            self.global_subsampling = Conv1dSubsampling(n_mels, c.d_model, c.subsample, dropout=c.dropout)
+            self.global_encoder = Encoder(c.d_model, 1, c.n_heads, c.d_ff, c.conv_kernel, c.dropout, c.position)
+            self.global_out = nn.Linear(c.d_model, c.global_dim)
+            self.global_in = nn.Linear(c.global_dim, c.d_model)
+        else:
+            self.global_subsampling = self.global_encoder = self.global_out = self.global_in = None
 
     # ------------------------------------------------------------------ setup / loading
     def set_stats(self, stats: str | os.PathLike | GlobalMVN) -> None:
@@ -209,8 +227,17 @@ class SpeechTokenizer(nn.Module):
         logits = self.ctc_out(h)  # (B, T' * k, V)
         return F.log_softmax(logits.float(), dim=-1), lens * self.ctc_out.factor
 
-    def _recon_head(self, codes: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
-        h = self.recon_encoder(self.recon_in(codes), lens)
+    def utterance_vector(self, mel: torch.Tensor, mel_lens: torch.Tensor) -> torch.Tensor:
+        """Normalized mel ``(B, T, n_mels)`` -> the mel head's utterance-level vector ``(B, global_dim)``."""
+        h, lens = self.global_subsampling(mel, mel_lens)  # (B, T', D)
+        h = self.global_encoder(h, lens)  # zero at padded frames
+        return self.global_out(h.sum(1) / lens[:, None].to(h.dtype))  # mean over the valid frames
+
+    def _recon_head(self, codes: torch.Tensor, lens: torch.Tensor, utt_vec: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.recon_in(codes)  # (B, T', D)
+        if utt_vec is not None:
+            x = x + self.global_in(utt_vec)[:, None, :]
+        h = self.recon_encoder(x, lens)
         return self.recon_out(h)  # (B, T' * subsample, n_mels)
 
     def forward(
@@ -224,20 +251,21 @@ class SpeechTokenizer(nn.Module):
         mel_lens = mel_lens.to(mel.device).clamp(min=1)
         h, codes, tokens, lens = self._encode(mel, mel_lens)
         log_probs, ctc_lens = self._ctc_head(codes, lens)
-        recon = self._recon_head(codes, lens)
         # L1 to the normalized mel over the valid frames (4 T' >= T: the extra frames are ignored)
         T = mel.shape[1]
         target = self.mvn(mel)
+        utt_vec = self.utterance_vector(target, mel_lens) if self.global_in is not None else None
+        recon = self._recon_head(codes, lens, utt_vec)
         frame_mask = lengths_to_mask(mel_lens, T)[..., None].to(recon.dtype)  # (B, T, 1)
         recon_loss = ((recon[:, :T] - target).abs() * frame_mask).sum() / (frame_mask.sum() * mel.shape[-1])
         ctc_loss = enc_ctc_loss = recon_loss.new_zeros(())
         if text is not None:
             assert text_lens is not None, "text needs text_lens"
             text_lens = text_lens.to(mel.device)
-            ctc_loss = _ctc(log_probs, ctc_lens, text, text_lens)
+            ctc_loss = ctc_loss_per_unit(log_probs, ctc_lens, text, text_lens)
             if self.enc_ctc_out is not None:
                 enc_log_probs = F.log_softmax(self.enc_ctc_out(h).float(), dim=-1)
-                enc_ctc_loss = _ctc(enc_log_probs, ctc_lens, text, text_lens)
+                enc_ctc_loss = ctc_loss_per_unit(enc_log_probs, ctc_lens, text, text_lens)
         c = self.config
         loss = ctc_loss + c.enc_ctc_weight * enc_ctc_loss + c.recon_weight * recon_loss
         return TokenizerOutput(loss, ctc_loss, enc_ctc_loss, recon_loss, tokens, lens, log_probs, ctc_lens, recon)
@@ -328,20 +356,6 @@ def load_ctc_tokenizer(path: str | os.PathLike):
 
 
 # --------------------------------------------------------------------------- training and metrics
-
-
-def _ctc(log_probs: torch.Tensor, lens: torch.Tensor, text: torch.Tensor, text_lens: torch.Tensor) -> torch.Tensor:
-    """CTC loss (Graves et al. 2006) of ``(B, T, V)`` log-probs, summed over the batch / target characters."""
-    loss = F.ctc_loss(
-        log_probs.transpose(0, 1),  # (T, B, V)
-        text,
-        lens,
-        text_lens,
-        blank=0,
-        reduction="sum",
-        zero_infinity=True,  # a target longer than its frames contributes 0, not inf
-    )
-    return loss / text_lens.sum().clamp(min=1)
 
 
 def edit_distance(ref: Sequence[Any], hyp: Sequence[Any]) -> int:

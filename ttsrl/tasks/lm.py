@@ -21,7 +21,7 @@ from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
 from ttsrl.tasks.base import Task
 from ttsrl.text.tokenizer import read_token_list
 from ttsrl.train.config import build_dataclass
-from ttsrl.train.trainer import load_model, move_to_device
+from ttsrl.train.trainer import load_model, move_to_device, unwrap_model
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,13 @@ class LMTask(Task):
     def compute_loss(cls, model, batch):
         out = cls._forward(model, batch)
         n = out.mask.sum()
-        return out.loss, {"loss": out.loss.detach(), "acc": out.acc.detach(), "weight": n}
+        stats = {"ce": out.loss.detach(), "acc": out.acc.detach(), "weight": n}
+        loss = out.loss
+        if out.ctc_loss is not None:  # the text-position head
+            loss = loss + unwrap_model(model).cfg.ctc_weight * out.ctc_loss
+            stats["ctc"] = out.ctc_loss.detach()
+        stats["loss"] = loss.detach()
+        return loss, stats
 
     @classmethod
     @torch.no_grad()
