@@ -62,7 +62,7 @@ def main(argv=None):
 
     from ttsrl.align.audio_reward import AudioReward
     from ttsrl.align.rewards import TokenReward, parse_candidate_key, read_candidates
-    from ttsrl.data.token_dataset import read_id_file
+    from ttsrl.data.token_dataset import ctc_text_path, read_id_file
     from ttsrl.models.reward import load_reward_model
     from ttsrl.sample.synthesize import FlowOptions, TTSPipeline
 
@@ -73,7 +73,7 @@ def main(argv=None):
     keys = sorted(cands.keys())[: args.num_candidates]
     if not keys:
         raise SystemExit(f"no candidates in {samples}")
-    texts = read_id_file(os.path.join(r, "dump", "tokens", args.set, "text"))
+    texts = read_id_file(ctc_text_path(os.path.join(r, "dump", "tokens", args.set)))  # the reward's CTC units
     token_reward = TokenReward(load_reward_model(os.path.join(exp, "reward")))
     tts = TTSPipeline.from_dirs(None, os.path.join(exp, "base", "flow", "model.pt"), os.path.join(exp, "tokenizer"),
                                 griffin_lim_iters=args.griffin_lim_iters)

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from ttsrl.utils.fileio import atomic_path, atomic_write_text
+from ttsrl.utils.fileio import atomic_copy, atomic_path, atomic_write_text
 
 
 def test_atomic_write_text_replaces_and_leaves_no_temporary(tmp_path):
@@ -12,6 +12,14 @@ def test_atomic_write_text_replaces_and_leaves_no_temporary(tmp_path):
     atomic_write_text(target, "two\n")
     assert target.read_text() == "two\n"
     assert os.listdir(target.parent) == ["x.txt"]
+
+
+def test_atomic_copy(tmp_path):
+    (tmp_path / "a.txt").write_text("data\n")
+    atomic_copy(tmp_path / "a.txt", tmp_path / "sub" / "b.txt")
+    atomic_copy(tmp_path / "a.txt", tmp_path / "a.txt")  # onto itself: left as it is
+    assert (tmp_path / "sub" / "b.txt").read_text() == (tmp_path / "a.txt").read_text() == "data\n"
+    assert os.listdir(tmp_path / "sub") == ["b.txt"]
 
 
 def test_failed_write_keeps_the_old_file(tmp_path):

@@ -199,3 +199,24 @@ def test_score_samples_dir_targets(model, tmp_path):
     summary = score_samples_dir(TokenReward(model, {"emotion": 1.0}), str(samples), str(token_dir),
                                 str(tmp_path / "r.tsv"), targets={"emotion": "sad"})
     assert (tmp_path / "r.tsv").read_text().splitlines()[0] == "key\ttext\temotion\tquality\treward"
+
+
+def test_score_samples_dir_reads_the_ctc_text(model, tmp_path):
+    """With LM text units other than the CTC ones (phonemes, BPE), the reward scores ctc_text."""
+    from ttsrl.align.rewards import score_samples_dir
+    from ttsrl.data.datadir import write_kv
+
+    samples = write_samples(tmp_path / "s", {"a-c0": [1, 2, 3], "b-c0": [7, 8, 9]})
+    token_dir = tmp_path / "tok"
+    token_dir.mkdir()
+    write_kv(token_dir / "text", {"a": "40 41 42", "b": "43"})  # the LM's units: outside the reward's vocabulary
+    write_kv(token_dir / "ctc_text", {"a": "2 3", "b": "4"})
+    seen = {}
+
+    class Recorder(TokenReward):
+        def score(self, tokens, lens=None, text=None, text_lens=None, targets=None, utts=None):
+            seen.update({u: list(t) for u, t in zip(utts, text, strict=True)})
+            return super().score(tokens, lens, text, text_lens, targets, utts)
+
+    score_samples_dir(Recorder(model), str(samples), str(token_dir))
+    assert seen == {"a": [2, 3], "b": [4]}

@@ -73,6 +73,32 @@ def test_sample_lm_with_prompts_and_jobs(lm_dir):
     assert all(np.array_equal(a[k], b[k]) for k in a.keys())  # deterministic
 
 
+def test_train_lm_keeps_its_text_units(tmp_path):
+    """The exp dir gets the training dir's tokens.txt and token_type; the config records text_token_type."""
+    from ttsrl.train.trainer import load_checkpoint
+
+    tokens = ["<blank>", "<unk>"] + [f"p{i}" for i in range(2, 9)] + ["<sos/eos>"]
+    dirs = [make_token_dir(tmp_path / "train", n=8), make_token_dir(tmp_path / "dev", n=3, seed=1)]
+    for d in dirs:  # a phoneme token dir (stage 3 with --text_token_type phn)
+        write_token_list(d / "tokens.txt", tokens)
+        (d / "token_type").write_text("phn\n")
+    common = ["--train_dir", str(dirs[0]), "--valid_dir", str(dirs[1]), "--speech_vocab_size", "20",
+              "--max_steps", "1", "--max_epochs", "0", "--max_tokens", "200", "--progress", "false",
+              "--tensorboard", "false", "--model_conf", "{d_model: 16, n_layers: 1, n_heads: 2, d_ff: 32, max_len: 64}"]
+    exp = tmp_path / "exp"
+    train_lm.main([*common, "--exp_dir", str(exp)])  # --token_list: the training dir's
+    assert (exp / "tokens.txt").read_text() == (dirs[0] / "tokens.txt").read_text()
+    assert (exp / "token_type").read_text() == "phn\n"
+    assert load_checkpoint(str(exp / "model.pt"))["config"]["text_token_type"] == "phn"
+    assert load_codec_lm(str(exp / "model.pt")).cfg.text_vocab_size == len(tokens)
+    with pytest.raises(ValueError, match="in phn units"):
+        train_lm.main([*common, "--exp_dir", str(tmp_path / "a"), "--text_token_type", "bpe"])
+    other = tmp_path / "other.txt"
+    write_token_list(other, tokens[:-2] + tokens[-1:])
+    with pytest.raises(ValueError, match="differs from"):
+        train_lm.main([*common, "--exp_dir", str(tmp_path / "b"), "--token_list", str(other)])
+
+
 @pytest.mark.parametrize("module", ["ttsrl.bin.train_lm", "ttsrl.bin.sample_lm"])
 def test_help(module):
     assert subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True).returncode == 0

@@ -187,3 +187,48 @@ def test_text_path_from_the_tokenizer_and_eval_on_a_test_set(tiny_tts_models, tm
     for k in ("ctc_cer", "emo_acc", "gender_acc", "age_acc"):
         assert merged[k] == merged[f"{k}_test"] == got[k]
     assert 0.0 <= merged["emo_acc"] <= 1.0 and merged["ctc_cer"] >= 0
+
+
+def as_phoneme_token_dir(tok_dir, tokenizer_dir):
+    """The layout of stage 3 with --text_token_type phn: ``text`` in the LM's units (ids past the tokenizer's
+    CTC list), ``tokens.txt``/``token_type`` of those units, the characters in ``ctc_text``."""
+    from ttsrl.data.datadir import read_kv
+
+    (tok_dir / "text").rename(tok_dir / "ctc_text")
+    ctc = read_kv(tok_dir / "ctc_text")
+    write_kv(tok_dir / "text", {u: " ".join(str(40 + int(i)) for i in v.split()) for u, v in ctc.items()})
+    write_token_list(tok_dir / "tokens.txt", ["<blank>", "<unk>", *(f"p{i}" for i in range(2, 50)), "<sos/eos>"])
+    (tok_dir / "token_type").write_text("phn\n")
+
+
+def test_reward_on_phoneme_token_dirs_reads_ctc_text(tiny_tts_models, tmp_path):
+    from ttsrl.tasks.reward import RewardDataset
+
+    tok_dir = tiny_tts_models / "tokenizer"
+    train_tok, train_data, text, speech = make_set(tmp_path, "train", 12, 0)
+    test_tok, test_data, _, test_speech = make_set(tmp_path, "test", 6, 1)
+    for d, sp in ((train_tok, speech), (test_tok, test_speech)):
+        write_ark_scp(d / "speech.ark", d / "speech.scp", sorted((u, s % 16) for u, s in sp.items()))
+        as_phoneme_token_dir(d, tok_dir)
+    assert RewardDataset(str(train_tok), str(train_data), {}).tokens.text == text  # the CTC units
+    conf = tmp_path / "reward.yaml"  # its text path starts from the tiny tokenizer's CTC head
+    conf.write_text("model_conf: {d_model: 16, n_heads: 2, d_ff: 32, n_layers: 1, conv_kernel: 3, cls_layers: 1,\n"
+                    "             code_dim: auto, dropout: 0.0}\ninit_ctc_from_tokenizer: true\n"
+                    "max_tokens: 200\nmax_steps: 2\nmax_epochs: 0\nlr: 1.0e-3\n")
+    exp = tmp_path / "exp"
+    train_reward.main(["--config", str(conf), "--train_dir", str(train_tok), "--train_data_dir", str(train_data),
+                       "--valid_dir", str(test_tok), "--valid_data_dir", str(test_data), "--speech_vocab_size", "16",
+                       "--tokenizer_dir", str(tok_dir), "--exp_dir", str(exp), "--progress", "false",
+                       "--tensorboard", "false"])
+    # the text vocabulary is the tokenizer's CTC list, not the token dir's (51 phones), and it is kept with the model
+    ctc_list = (tok_dir / "tokens.txt").read_text()
+    assert load_reward_model(exp).config.text_vocab_size == len(ctc_list.split()) == 29
+    assert (exp / "tokens.txt").read_text() == ctc_list
+    got = eval_reward.main(["--reward", str(exp), "--token_dir", str(test_tok), "--data_dir", str(test_data)])
+    assert got["utts_test"] == 6 and got["ctc_cer"] >= 0
+    (exp / "tokens.txt").unlink()  # a reward dir of before: the token dir's list is no CTC list
+    with pytest.raises(SystemExit):
+        eval_reward.main(["--reward", str(exp), "--token_dir", str(test_tok), "--data_dir", str(test_data)])
+    got = eval_reward.main(["--reward", str(exp), "--token_dir", str(test_tok), "--data_dir", str(test_data),
+                            "--token_list", str(tok_dir / "tokens.txt")])
+    assert got["utts_test"] == 6

@@ -86,6 +86,8 @@ def test_tokenize_writes_tokens_text_and_prompts(corpus, trained):
     assert len(kaldiio.load_scp(str(out / "prompt_speech.scp"))) == len(speech)
     assert set(read_kv(out / "prompt_text")) == set(speech)
     assert (out / "tokens.txt").read_text() == (trained / "tokens.txt").read_text()
+    # the LM's units are the tokenizer's CTC units: ctc_text is text
+    assert (out / "token_type").read_text() == "char\n" and read_kv(out / "ctc_text") == ids
     merged = json.loads((trained / "metrics.json").read_text())
     assert merged["ctc_cer"] == merged["ctc_cer_test"] == metrics["ctc_cer_test"]
     assert "ctc_cer_dev" in merged  # the training's numbers are kept
@@ -112,6 +114,55 @@ def test_bpe_units_give_a_character_error_rate(corpus):
     first = read_kv(out / "text")
     utt = sorted(first)[0]
     assert ctc_tok.decode([int(i) for i in first[utt].split()]) == ctc_tok.clean(read_kv(corpus / "data/dev/text")[utt])
+
+
+def test_phoneme_text_units_keep_characters_in_ctc_text(corpus, trained, tmp_path):
+    from ttsrl.bin import tokenize_text
+    from ttsrl.text.tokenizer import load_text_tokenizer
+
+    units = tmp_path / "units"  # what stage 3 builds for rl.sh --text_token_type phn
+    tokenize_text.main(["--token_type", "phn", "--input", str(corpus / "data/train/text"), "--units_dir", str(units)])
+    out = tmp_path / "tokens" / "test"
+    metrics = tokenize_speech.main([
+        "--tokenizer_dir", str(trained), "--data_dir", str(corpus / "data/test"), "--out_dir", str(out),
+        "--feats_scp", str(corpus / "dump/feats/test/feats.scp"), "--text_token_type", "phn",
+        "--text_token_list", str(units / "tokens.txt")])
+    assert (out / "token_type").read_text() == "phn\n"
+    assert (out / "tokens.txt").read_text() == (units / "tokens.txt").read_text()
+    phn, ctc = load_text_tokenizer(out), load_ctc_tokenizer(trained)
+    texts = read_kv(corpus / "data/test/text")
+    ids = {u: [int(i) for i in v.split()] for u, v in read_kv(out / "text").items()}
+    ctc_ids = {u: [int(i) for i in v.split()] for u, v in read_kv(out / "ctc_text").items()}
+    assert set(ids) == set(ctc_ids) == set(texts)
+    for utt, text in texts.items():
+        assert ids[utt] == phn.encode(text) and "ˈ" in phn.decode(ids[utt])  # phones with stress
+        assert ctc.decode(ctc_ids[utt]) == ctc.clean(text)  # characters, for the reward side
+    prompt = [int(i) for i in read_kv(out / "prompt_text")[sorted(texts)[0]].split()]
+    assert prompt == phn.encode("hello world")  # the LM reads the prompt's text in its units too
+    assert metrics["ctc_cer_test"] >= 0  # the CER is over characters (ctc_text)
+
+
+def test_text_units_failures_exit_non_zero(corpus, trained, tmp_path, caplog):
+    import shutil
+
+    args = ["--tokenizer_dir", str(trained), "--out_dir", str(tmp_path / "out"), "--report_cer", "false"]
+    with pytest.raises(SystemExit) as e:  # phn asked without its list: the tokenizer's CTC units are char
+        tokenize_speech.main([*args, "--data_dir", str(corpus / "data/test"), "--text_token_type", "phn"])
+    assert e.value.code == 1 and any("CTC units of" in r.getMessage() for r in caplog.records)
+    data = tmp_path / "data"
+    shutil.copytree(corpus / "data/test", data)
+    texts = read_kv(data / "text")
+    bad = sorted(texts)[1]
+    (data / "text").write_text("".join(f"{u} {'tokyo 東京' if u == bad else t}\n" for u, t in sorted(texts.items())))
+    units = tmp_path / "units"
+    from ttsrl.bin import tokenize_text
+
+    tokenize_text.main(["--token_type", "phn", "--input", str(corpus / "data/train/text"), "--units_dir", str(units)])
+    with pytest.raises(SystemExit) as e:  # a character the phonemizer cannot read: named with its utterance
+        tokenize_speech.main([*args, "--data_dir", str(data), "--text_token_type", "phn",
+                              "--text_token_list", str(units / "tokens.txt")])
+    assert e.value.code == 1
+    assert any(f"utterance '{bad}': cannot phonemize '東'" in r.getMessage() for r in caplog.records)
 
 
 def test_rerun_resumes_without_training_again(corpus, trained):

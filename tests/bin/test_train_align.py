@@ -11,7 +11,7 @@ import torch
 
 from ttsrl.bin import sample_lm, train_align
 from ttsrl.data.arrays import write_ark_scp
-from ttsrl.data.datadir import write_kv
+from ttsrl.data.datadir import read_kv, write_kv
 from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
 from ttsrl.models.reward import MultiTaskReward, MultiTaskRewardConfig
 from ttsrl.tasks.lm import load_codec_lm
@@ -153,6 +153,71 @@ def test_diffro_without_pairs_uses_the_token_dirs_tokens(data, tmp_path):
                       "--reward_model", str(data["reward"]), "--exp_dir", str(exp), "--max_steps", "2"])
     metrics = json.loads((exp / "metrics.json").read_text())
     assert metrics["pairs"] == 8 and "val_reward" in metrics and "val_reward_acc" not in metrics
+
+
+def with_lm_units(data, tmp_path):
+    """A copy of the training token dir whose ``text`` (LM ids 2..8, phn) is in other units than its
+    ``ctc_text`` (ids 2..4), and an LM folder whose text units are those of the token dir."""
+    import shutil
+
+    from ttsrl.text.tokenizer import write_token_list
+
+    tok = tmp_path / "tok"
+    shutil.copytree(data["train_tok"], tok)
+    lm_ids = {u: v.split() for u, v in read_kv(tok / "text").items()}
+    write_kv(tok / "ctc_text", {u: " ".join(str(2 + int(i) % 3) for i in v) for u, v in lm_ids.items()})
+    tokens = ["<blank>", "<unk>", *(f"p{i}" for i in range(2, 9)), "<sos/eos>"]
+    write_token_list(tok / "tokens.txt", tokens)
+    (tok / "token_type").write_text("phn\n")
+    lm_dir = tmp_path / "base_lm"
+    lm_dir.mkdir()
+    shutil.copyfile(data["lm"], lm_dir / "model.pt")
+    for name in ("tokens.txt", "token_type"):
+        shutil.copyfile(tok / name, lm_dir / name)
+    return tok, lm_dir, read_kv(tok / "ctc_text")
+
+
+def test_diffro_rewards_the_ctc_text_and_the_lm_reads_its_units(data, tmp_path, monkeypatch):
+    from argparse import Namespace
+
+    import ttsrl.align.rewards
+    from ttsrl.align.data import PairDataset, collate_pairs
+    from ttsrl.align.trainer import build_reward_fn
+
+    tok, _, ctc = with_lm_units(data, tmp_path)
+    ds = PairDataset(str(tok), str(data["train_pairs"]), with_prompt=True)
+    batch = collate_pairs([ds[i] for i in range(3)])
+    for i, u in enumerate(batch["utts"]):
+        n = int(batch["reward_text_lens"][i])
+        assert batch["reward_text"][i, :n].tolist() == [int(x) for x in ctc[u].split()]  # the CTC units
+        assert batch["target_text"][i, : int(batch["target_text_lens"][i])].tolist() == ds.tokens.text[u]
+    seen = {}
+
+    class Recorder(ttsrl.align.rewards.TokenReward):
+        def score(self, tokens, lens=None, text=None, text_lens=None, targets=None, utts=None):
+            seen["text"], seen["text_lens"] = text, text_lens
+            return super().score(tokens, lens, text, text_lens, targets, utts)
+
+    monkeypatch.setattr(ttsrl.align.rewards, "TokenReward", Recorder)
+    args = Namespace(reward_model=str(data["reward"]), target_emotion=None, targets_file=None, reward_weights={})
+    soft = torch.nn.functional.one_hot(batch["chosen"], V).float()
+    build_reward_fn(args, "cpu")(soft, batch["chosen_lens"], batch)
+    assert seen["text"] is batch["reward_text"] and seen["text_lens"] is batch["reward_text_lens"]
+
+
+def test_aligned_lm_carries_the_text_units_forward(data, tmp_path):
+    tok, lm_dir, _ = with_lm_units(data, tmp_path)
+    exp = tmp_path / "raft"
+    train_align.main(["--config", TINY, "--method", "raft", "--init_lm", str(lm_dir / "model.pt"),
+                      "--token_dir", str(tok), "--pairs", str(data["train_pairs"]), "--exp_dir", str(exp),
+                      "--max_steps", "1"])
+    assert (exp / "token_type").read_text() == "phn\n"  # an aligned LM synthesizes with the same units
+    assert (exp / "tokens.txt").read_text() == (lm_dir / "tokens.txt").read_text()
+    (lm_dir / "tokens.txt").write_text((lm_dir / "tokens.txt").read_text().replace("p8\n", ""))
+    with pytest.raises(SystemExit, match="are not those of --init_lm"):
+        train_align.main(["--config", TINY, "--method", "raft", "--init_lm", str(lm_dir / "model.pt"),
+                          "--token_dir", str(tok), "--pairs", str(data["train_pairs"]),
+                          "--exp_dir", str(tmp_path / "bad"), "--max_steps", "1"])
 
 
 def test_resume_continues_from_the_checkpoint(data, tmp_path):

@@ -5,7 +5,14 @@ import torch
 
 from ttsrl.data.arrays import write_ark_scp
 from ttsrl.data.datadir import DataDirError, write_kv
-from ttsrl.data.token_dataset import TokenDataset, collate_tokens, pad_1d
+from ttsrl.data.token_dataset import (
+    CTC_TEXT,
+    TokenDataset,
+    collate_tokens,
+    ctc_text_path,
+    ctc_token_list,
+    pad_1d,
+)
 
 
 def make(tmp_path, text, speech):
@@ -23,6 +30,23 @@ def test_items_lengths_and_collate(tmp_path):
     assert batch["utts"] == ["a", "b"]
     assert batch["text"].tolist() == [[3, 4, 5], [6, 0, 0]] and batch["text_lens"].tolist() == [3, 1]
     assert batch["speech"].tolist() == [[1, 2, 0, 0], [7, 8, 9, 10]] and batch["speech_lens"].tolist() == [2, 4]
+
+
+def test_ctc_text_is_read_for_the_reward_side(tmp_path):
+    d = make(tmp_path, {"a": "30 31", "b": "32"}, {"a": [1, 2], "b": [3]})
+    # a token dir written before ctc_text existed: its text is in the CTC units
+    assert ctc_text_path(d) == str(tmp_path / "text") and ctc_token_list(d) == str(tmp_path / "tokens.txt")
+    assert TokenDataset(d, text_file=CTC_TEXT).text == {"a": [30, 31], "b": [32]}
+    write_kv(tmp_path / "ctc_text", {"a": "3 4 5", "b": "6"})
+    assert ctc_text_path(d) == str(tmp_path / "ctc_text")
+    ctc = TokenDataset(d, text_file=CTC_TEXT)
+    assert ctc.text == {"a": [3, 4, 5], "b": [6]} and ctc[0]["text"].tolist() == [3, 4, 5]
+    assert TokenDataset(d).text == {"a": [30, 31], "b": [32]}  # the LM still reads text
+    with pytest.raises(ValueError, match="give the tokenizer dir"):  # ctc_text != text: not the dir's tokens.txt
+        ctc_token_list(d)
+    assert ctc_token_list(d, "exp/tokenizer") == "exp/tokenizer/tokens.txt"
+    write_kv(tmp_path / "ctc_text", {"a": "30 31", "b": "32"})  # the LM's units are the CTC units
+    assert ctc_token_list(d) == str(tmp_path / "tokens.txt")
 
 
 def test_bad_ids_name_the_utterance(tmp_path):

@@ -146,3 +146,53 @@ def test_lm_prompt_false_prompts_the_flow_only(models, tmp_path):
     with_prompt = flow_only.tokens_to_wav([item], tokens, opts)[0]
     without = flow_only.tokens_to_wav([bare], tokens, opts)[0]
     assert with_prompt.shape == without.shape and not np.allclose(with_prompt, without)
+
+
+def test_the_lm_folders_text_units_encode_the_texts(models, tmp_path):
+    """An LM trained on phonemes synthesizes from phonemes; resynthesis and older LM folders use the CTC units."""
+    from tts_helpers import save
+
+    from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
+    from ttsrl.sample.synthesize import TTSPipeline, UttError
+    from ttsrl.text.tokenizer import (
+        CharTokenizer,
+        PhonemeTokenizer,
+        build_token_list,
+        build_tokenizer,
+        write_text_units,
+    )
+
+    d, utts = make_prompted_set(tmp_path)
+    texts = read_kv(os.path.join(d, "text"))
+    phn = build_tokenizer("phn", build_token_list("phn", [*texts.values(), "hello"]))
+    lm_dir = tmp_path / "lm"  # what train_lm writes: model.pt and its text units
+    lm_dir.mkdir()
+    cfg = CodecLMConfig(text_vocab_size=phn.vocab_size, speech_vocab_size=16, d_model=16, n_layers=1, n_heads=2,
+                        d_ff=32, dropout=0.0, max_len=512)
+    save(CodecLM(cfg), cfg, lm_dir / "model.pt")
+    write_text_units(lm_dir, phn)
+    kw = {"flow": str(models / "flow.pt"), "tokenizer": str(models / "tokenizer"), "griffin_lim_iters": 3}
+    tts = TTSPipeline.from_dirs(str(lm_dir / "model.pt"), **kw)
+    assert isinstance(tts.text_tokenizer, PhonemeTokenizer) and isinstance(tts.ctc_tokenizer, CharTokenizer)
+    # "z" is not among the tokenizer's characters, but its phone is among the LM's units
+    assert tts.encode_text("u", "a buzz") == phn.encode("a buzz")
+    with pytest.raises(UttError, match="unknown symbols"):
+        tts.encode_text("u", "a buzz", ctc=True)
+    with pytest.raises(UttError, match="utterance 'u': cannot phonemize '日'"):
+        tts.encode_text("u", "a 日本")
+    for lm in (None, str(models / "lm.pt")):  # resynthesis; an LM folder without tokens.txt (older models)
+        assert isinstance(TTSPipeline.from_dirs(lm, **kw).text_tokenizer, CharTokenizer)
+    out = tmp_path / "decode"
+    synthesize.main(["--data_dir", d, "--out_dir", str(out), "--tokenizer_dir", str(models / "tokenizer"),
+                     "--lm", str(lm_dir / "model.pt"), "--flow", str(models / "flow.pt"), "--flow_n_steps", "2",
+                     "--max_len_ratio", "2", "--top_k", "5", "--griffin_lim_iters", "3"])
+    assert read_kv(out / "errors") == {} and set(read_kv(out / "wav.scp")) == set(utts)  # utts[1] too
+    write_text_units(lm_dir, build_tokenizer("phn", phn.tokens[:-2] + phn.tokens[-1:]))
+    with pytest.raises(ValueError, match="do not fit its text vocabulary"):
+        TTSPipeline.from_dirs(str(lm_dir), **kw)
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        synthesize.main(["--help"])
+    assert e.value.code == 0 and "--lm" in capsys.readouterr().out

@@ -107,3 +107,29 @@ def test_failures_exit_nonzero(tmp_path):
         main(["--token_type", "bpe", "--input", str(tmp_path / "t"), "--output", str(tmp_path / "o")])
     assert e.value.code != 0
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("token_type", ["phn", "bpe"])
+def test_units_dir(tmp_path, token_type):
+    """--units_dir writes tokens.txt, token_type (and bpe.model), what tokenize_speech --text_token_list reads."""
+    from ttsrl.text.tokenizer import load_text_tokenizer
+
+    text = write_text(tmp_path / "text", TEXT)
+    units = tmp_path / "units"
+    main(["--token_type", token_type, "--input", str(text), "--units_dir", str(units),
+          *(["--bpe_vocab_size", "40"] if token_type == "bpe" else [])])  # fmt: skip
+    assert (units / "token_type").read_text() == f"{token_type}\n"
+    assert (units / "bpe.model").is_file() == (token_type == "bpe")
+    tok = load_text_tokenizer(units)
+    assert tok.token_type == token_type and UNK_ID not in tok.encode(TEXT["spk1-u2"])
+
+
+def test_units_dir_names_an_unpronounceable_utterance(tmp_path, caplog):
+    text = write_text(tmp_path / "text", {**TEXT, "spk2-u2": "Hello 日本"})
+    with pytest.raises(SystemExit) as e:
+        main(["--token_type", "phn", "--input", str(text), "--units_dir", str(tmp_path / "units")])
+    assert e.value.code == 1 and not (tmp_path / "units").exists()
+    assert any("utterance 'spk2-u2': cannot phonemize '日'" in r.getMessage() for r in caplog.records)
+    with pytest.raises(SystemExit) as e:  # neither --output nor --units_dir
+        main(["--token_type", "phn", "--input", str(text)])
+    assert e.value.code == 2

@@ -18,11 +18,15 @@ from ttsrl.text.tokenizer import (
     PhonemeTokenizer,
     Tokenizer,
     TokenListError,
+    UnpronounceableError,
     build_token_list,
     build_tokenizer,
+    copy_text_units,
     encode_texts,
+    load_text_tokenizer,
     read_token_list,
     train_bpe,
+    write_text_units,
     write_token_list,
 )
 
@@ -169,6 +173,60 @@ def test_phoneme_batch_cache_and_empty():
     # the espeak backend is not pickled (DataLoader workers rebuild it)
     clone = pickle.loads(pickle.dumps(tok))
     assert clone.encode("hello") == tok.encode("hello")
+
+
+def test_phoneme_ids_are_stable_through_a_units_folder(tmp_path):
+    """encode -> decode gives the phone string; a tokenizer loaded from the written units gives the same ids."""
+    tok = build_tokenizer("phn", token_list=build_token_list("phn", TEXTS))
+    write_text_units(tmp_path / "units", tok)
+    assert (tmp_path / "units" / "token_type").read_text() == "phn\n"
+    again = load_text_tokenizer(tmp_path / "units")
+    assert isinstance(again, PhonemeTokenizer) and again.tokens == tok.tokens
+    for text, ref in zip(TEXTS, espeak_plain([normalize_text(t) for t in TEXTS]), strict=True):
+        ids = tok.encode(text)
+        assert again.encode(text) == ids and again.decode(ids) == ref
+    # ids are positions in the list: the same phones always get the same ids
+    assert tok.encode("hello") == [tok.tokens.index(p) for p in tok.text2tokens("hello")]
+
+
+@pytest.mark.parametrize("text, symbol", [("hello 日本 world", "日"), ("x привет", "п"), ("straße", "ß")])
+def test_phoneme_tokenizer_names_what_it_cannot_read(text, symbol):
+    tok = PhonemeTokenizer(build_token_list("phn", TEXTS))
+    with pytest.raises(UnpronounceableError) as e:
+        tok.encode(text)
+    assert e.value.symbol == symbol and e.value.text == text
+    assert repr(symbol) in str(e.value) and repr(text) in str(e.value) and "cleaner drops it" in str(e.value)
+    with pytest.raises(UnpronounceableError, match="utterance 'u2': cannot phonemize"):
+        encode_texts(tok, {"u1": "hello", "u2": text})
+    with pytest.raises(UnpronounceableError, match="utterance 'u2'"):
+        build_token_list("phn", {"u1": "hello", "u2": text})
+    with pytest.raises(UnpronounceableError, match="script's name"):  # espeak would say "chinese letter"
+        PhonemeTokenizer(cleaner=None).text2tokens("hi 日")
+
+
+def test_phoneme_tokenizer_reads_digits_accents_and_drops_symbols():
+    tok = PhonemeTokenizer(build_token_list("phn", TEXTS))
+    assert tok.text2tokens("room 5") == tok.text2tokens("room five")  # the cleaner reads numbers out
+    assert tok.text2tokens("café") == tok.text2tokens("cafe")
+    assert tok.text2tokens("hi 😀 there") == tok.text2tokens("hi there")  # a symbol, as for char units
+
+
+def test_text_units_folders(tmp_path):
+    char = build_tokenizer("char", token_list=build_token_list("char", TEXTS))
+    write_text_units(tmp_path / "char", char)
+    assert load_text_tokenizer(tmp_path / "char").tokens == char.tokens
+    (tmp_path / "char" / "token_type").unlink()  # an older folder: tokens.txt alone is char
+    assert isinstance(load_text_tokenizer(tmp_path / "char"), CharTokenizer)
+    model = train_bpe(TEXTS * 5, tmp_path / "sp" / "bpe", vocab_size=40)
+    write_text_units(tmp_path / "bpe", build_tokenizer("bpe", bpemodel=model))
+    assert copy_text_units(tmp_path / "bpe", tmp_path / "lm") == ["tokens.txt", "token_type", "bpe.model"]
+    bpe = load_text_tokenizer(tmp_path / "lm")
+    assert bpe.token_type == "bpe" and bpe.decode(bpe.encode(TEXTS[0])) == normalize_text(TEXTS[0])
+    (tmp_path / "lm" / "token_type").unlink()  # an older folder with a bpe.model: bpe
+    assert load_text_tokenizer(tmp_path / "lm").token_type == "bpe"
+    (tmp_path / "lm" / "token_type").write_text("word\n")
+    with pytest.raises(TokenListError, match="unknown token type 'word'"):
+        load_text_tokenizer(tmp_path / "lm")
 
 
 def test_phoneme_corpus_speed():

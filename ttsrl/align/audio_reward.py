@@ -95,11 +95,13 @@ class AudioReward:
         return []
 
     def _item(self, utt: str) -> dict:
-        """The prepared request (text ids, prompt tokens and mel) of an utterance, cached."""
+        """The prepared request (text ids, prompt tokens and mel) of an utterance, with its text in the
+        tokenizer's CTC units (``ctc_text``, what the tokenizer's CTC head scores), cached."""
         if utt not in self._items:
             if utt not in self.requests:
                 raise UttError(f"utterance {utt!r} is not in the audio reward's data dir")
-            self._items[utt] = self.tts.prepare(self.requests[utt])
+            req = self.requests[utt]
+            self._items[utt] = {**self.tts.prepare(req), "ctc_text": self.tts.encode_text(utt, req.text, ctc=True)}
         return self._items[utt]
 
     def synthesize(self, tokens: Sequence[Any], utts: Sequence[str]) -> list[np.ndarray]:
@@ -123,7 +125,7 @@ class AudioReward:
             wav, wav_lens = pad_1d([torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32)) for w in chunk])
             codes, lens = tok.encode(*tok.wav_to_mel(wav, sr, wav_lens))
             log_probs, lp_lens = tok.ctc_log_probs(codes, lens)
-            text, text_lens = pad_1d([torch.tensor(self._item(u)["text"]) for u in cu])
+            text, text_lens = pad_1d([torch.tensor(self._item(u)["ctc_text"]) for u in cu])
             nll = F.ctc_loss(log_probs.transpose(0, 1), text.to(log_probs.device), lp_lens, text_lens.to(lp_lens),
                              blank=0, reduction="none").cpu() / text_lens
             out.append(torch.where(torch.isfinite(nll), -nll, torch.full_like(nll, INFEASIBLE_LOGPROB)))

@@ -8,8 +8,10 @@ A pair file (``ttsrl.bin.make_pairs``) holds one JSON object per line::
 The text (and, with prompts, the zero-shot prompt's text and speech tokens) of ``utt`` come
 from the token dir, as when the candidates were sampled (``ttsrl.sample.generate``): the LM
 reads ``prompt_text + text`` and its speech region is ``prompt speech + candidate``, the
-prompt being given, not predicted. ``index`` is the pair's position in the file (0-based),
-the key of the reference log-prob cache (``ttsrl.align.ref_cache``).
+prompt being given, not predicted. ``reward_text`` is the utterance's transcript in the
+speech tokenizer's CTC units (the token dir's ``ctc_text``), what a reward model scores.
+``index`` is the pair's position in the file (0-based), the key of the reference log-prob
+cache (``ttsrl.align.ref_cache``).
 
 Usage::
 
@@ -32,7 +34,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from ttsrl.data.datadir import DataDirError
-from ttsrl.data.token_dataset import TokenDataset, pad_1d
+from ttsrl.data.token_dataset import TokenDataset, ctc_text_path, pad_1d, read_id_file
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +86,8 @@ class PairDataset(Dataset):
     def __init__(self, token_dir: str, pairs: str | None = None, with_prompt: bool = False,
                  need_rejected: bool = False, rows: int = 1, speech_vocab_size: int | None = None):
         self.tokens = TokenDataset(token_dir, with_prompt=with_prompt)
+        ctc = ctc_text_path(token_dir)
+        self.reward_text = self.tokens.text if ctc == self.tokens.text_path else read_id_file(ctc)
         self.with_prompt = with_prompt
         self.rows = rows
         self.path = pairs
@@ -96,6 +100,8 @@ class PairDataset(Dataset):
                 rec["_index"] = i
                 if rec["utt"] not in self.tokens.text:
                     raise DataDirError(f"{pairs}:{rec['_line']}: utterance {rec['utt']!r} is not in {token_dir}")
+                if rec["utt"] not in self.reward_text:
+                    raise DataDirError(f"{pairs}:{rec['_line']}: utterance {rec['utt']!r} is not in {ctc}")
                 if speech_vocab_size is not None:
                     for key in ("chosen", "rejected"):
                         bad = [x for x in rec.get(key) or [] if not 0 <= x < speech_vocab_size]
@@ -141,6 +147,7 @@ class PairDataset(Dataset):
         u = rec["utt"]
         text = torch.tensor(self.tokens.text[u], dtype=torch.long)
         item = {"index": rec["_index"], "utt": u, "target_text": text,
+                "reward_text": torch.tensor(self.reward_text[u], dtype=torch.long),
                 "chosen": torch.as_tensor(np.asarray(self._chosen(rec), dtype=np.int64)),
                 "rejected": None if rec.get("rejected") is None else torch.tensor(rec["rejected"], dtype=torch.long)}
         if self.with_prompt:
@@ -160,13 +167,15 @@ def speech_rows(prompts: Sequence[torch.Tensor], seqs: Sequence[torch.Tensor]) -
 def collate_pairs(items: list[dict]) -> dict:
     """A batch of pairs; rows without a rejected sequence repeat the chosen one (``has_rejected`` False).
 
-    Keys: utts, index (B,), text/text_lens (prompt text + text), target_text/target_text_lens,
+    Keys: utts, index (B,), text/text_lens (prompt text + text), target_text/target_text_lens (the
+    text in the LM's units), reward_text/reward_text_lens (the text in the CTC units, for a reward),
     prompt/prompt_lens, chosen/chosen_lens and rejected/rejected_lens (prompt + sequence),
     has_rejected (B,) bool.
     """
     prompts = [it["prompt"] for it in items]
     text, text_lens = pad_1d([it["text"] for it in items])
     target, target_lens = pad_1d([it["target_text"] for it in items])
+    reward_text, reward_text_lens = pad_1d([it["reward_text"] for it in items])
     prompt, prompt_lens = pad_1d(prompts)  # (B, 0) without prompts
     chosen, chosen_lens = speech_rows(prompts, [it["chosen"] for it in items])
     has_rej = [it["rejected"] is not None for it in items]
@@ -174,6 +183,7 @@ def collate_pairs(items: list[dict]) -> dict:
         prompts, [it["rejected"] if h else it["chosen"] for it, h in zip(items, has_rej, strict=True)])
     return {"utts": [it["utt"] for it in items], "index": torch.tensor([it["index"] for it in items]),
             "text": text, "text_lens": text_lens, "target_text": target, "target_text_lens": target_lens,
+            "reward_text": reward_text, "reward_text_lens": reward_text_lens,
             "prompt": prompt, "prompt_lens": prompt_lens, "chosen": chosen, "chosen_lens": chosen_lens,
             "rejected": rejected, "rejected_lens": rejected_lens, "has_rejected": torch.tensor(has_rej)}
 

@@ -17,9 +17,11 @@ quality     predicted quality in label units (e.g. MOS 1-5)
 when they can be computed (quality always, class components when targets are given).
 
 :func:`score_samples_dir` scores a sampling output folder (``tokens.scp`` keyed
-``<utt>-c<k>``, see ``ttsrl.sample.generate``) against its set's token dir (the text) and
-writes ``rewards.tsv``: a header ``key <components...> reward`` and one tab-separated line
-per candidate, read back by :func:`ttsrl.align.pairs.read_rewards`.
+``<utt>-c<k>``, see ``ttsrl.sample.generate``) against its set's token dir (the transcripts
+in the speech tokenizer's CTC units, ``ctc_text``, which the reward model's CTC head reads,
+whatever the LM's text units are) and writes ``rewards.tsv``: a header
+``key <components...> reward`` and one tab-separated line per candidate, read back by
+:func:`ttsrl.align.pairs.read_rewards`.
 
 Audio-level rewards (:class:`ttsrl.align.audio_reward.AudioReward`: flow + vocoder, then a
 reward ASR, speaker similarity, F0 variance, DNSMOS) have the same interface,
@@ -52,7 +54,7 @@ from tqdm import tqdm
 
 from ttsrl.data.arrays import read_scp
 from ttsrl.data.datadir import DataDirError, read_kv
-from ttsrl.data.token_dataset import pad_1d, read_id_file
+from ttsrl.data.token_dataset import ctc_text_path, pad_1d, read_id_file
 from ttsrl.models.reward import CLASS_HEADS, MultiTaskReward
 from ttsrl.utils.fileio import atomic_write_text
 
@@ -211,11 +213,12 @@ def score_samples_dir(
     ``scorer``: a :class:`TokenReward` or an audio reward with the same ``score`` interface.
 
     ``targets``: ``{head: {utt: name} or one name}``. An utterance of the candidates that
-    is missing from the token dir's ``text`` (or from a target file) raises, naming it.
+    is missing from the token dir's ``ctc_text`` (or ``text`` in a token dir without it; or from a
+    target file) raises, naming it.
     """
     out_path = out_path or os.path.join(samples_dir, "rewards.tsv")
     tokens = read_candidates(samples_dir)
-    text_path = os.path.join(token_dir, "text")
+    text_path = ctc_text_path(token_dir)  # the reward model's CTC units
     texts = read_id_file(text_path)
     targets = dict(targets or {})
     keys = list(tokens.keys())

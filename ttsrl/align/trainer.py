@@ -27,6 +27,12 @@ reward ``log pi(y) - log pi_ref(y)`` is higher for chosen than for rejected) and
 chosen sequences); every stat is averaged over pairs. ``metrics.json`` gets the best model's
 ``val_*`` stats, ``kl`` and ``train_seconds``.
 
+The policy reads the token dir's ``text`` (the LM's text units); DiffRO's reward model scores
+its ``ctc_text`` (the speech tokenizer's CTC units). The aligned LM's exp dir gets the text-unit
+files (``tokens.txt``, ``token_type``, ``bpe.model``) of ``--init_lm``'s folder, or of
+``--token_dir`` for an LM saved without them, so that it synthesizes with the right units; an
+``--init_lm`` whose units differ from the token dir's is an error.
+
 Usage::
 
     python -m ttsrl.bin.train_align --config conf/align/dpo.yaml --method dpo \\
@@ -62,7 +68,7 @@ from ttsrl.train.trainer import Trainer, load_checkpoint, unwrap_model
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["METHODS", "AlignLoss", "AlignOptions", "AlignTask", "build_policy", "run_align"]
+__all__ = ["METHODS", "AlignLoss", "AlignOptions", "AlignTask", "build_policy", "carry_text_units", "run_align"]
 
 METHODS = ("dpo", "speechalign", "raft", "bon", "coh", "diffro")
 PREFERENCE_METHODS = ("dpo", "speechalign")
@@ -375,12 +381,27 @@ def build_reward_fn(args, device) -> Callable[[torch.Tensor, torch.Tensor, dict]
                 if missing:
                     raise ValueError(f"{args.targets_file}: no target emotion for {missing[:5]}")
                 tg["emotion"] = [targets[u] for u in batch["utts"]]
-        return scorer.score(soft, lens, text=batch["target_text"], text_lens=batch["target_text_lens"], targets=tg)
+        return scorer.score(soft, lens, text=batch["reward_text"], text_lens=batch["reward_text_lens"], targets=tg)
 
     return reward_fn
 
 
 # --------------------------------------------------------------------------- run
+def carry_text_units(init_lm: str, token_dir: str, exp_dir: str) -> list[str]:
+    """Copy the text-unit files of ``init_lm``'s folder (or, for an LM without them, of ``token_dir``)
+    into ``exp_dir``; a token dir whose ``tokens.txt`` differs from the LM's raises ConfigError."""
+    from ttsrl.text.tokenizer import copy_text_units, read_token_list
+
+    lm_dir = init_lm if os.path.isdir(init_lm) else os.path.dirname(os.path.abspath(init_lm))
+    lm_list, dir_list = os.path.join(lm_dir, "tokens.txt"), os.path.join(token_dir, "tokens.txt")
+    if not os.path.isfile(lm_list):
+        return copy_text_units(token_dir, exp_dir)
+    if os.path.isfile(dir_list) and read_token_list(lm_list) != read_token_list(dir_list):
+        raise ConfigError(f"the text units of {token_dir} ({dir_list}) are not those of --init_lm ({lm_list}): "
+                          "tokenize the set with the LM's units")
+    return copy_text_units(lm_dir, exp_dir)
+
+
 def _check_args(args) -> None:
     if args.method != "diffro" and not args.pairs:
         raise ConfigError(f"--method {args.method} needs --pairs")
@@ -416,6 +437,11 @@ def run_align(argv: Sequence[str] | None = None) -> dict:
                                not args.no_prompt and has_prompts(args.valid_token_dir),
                                need_rejected=method in PREFERENCE_METHODS, rows=2, speech_vocab_size=V)
     os.makedirs(args.exp_dir, exist_ok=True)
+    if du.is_main():
+        try:
+            carry_text_units(args.init_lm, args.token_dir, args.exp_dir)
+        except ConfigError as e:
+            raise SystemExit(f"train_align: {e}") from e
 
     use_cache = method in PREFERENCE_METHODS and args.ref_mode == "cache"
     keep_ref = (method == "diffro" or (method in PREFERENCE_METHODS and args.ref_mode == "model")

@@ -8,7 +8,8 @@ Usage: python -m ttsrl.bin.score_candidates --reward_model exp/reward --samples_
            --token_dir dump/tokens/train --data_dir data/train --tokenizer_dir exp/tokenizer \\
            --flow exp/base/flow/model.pt [--weights "{text: 1.0, sim: 1.0}"] [--reward_asr exp/reward_asr/model.pt]
 Reads <samples_dir>/tokens.scp (keys <utt>-c<k>; or the job shards tokens.<n>.scp) and the text ids of
-<token_dir>/text; writes <samples_dir>/rewards.tsv: a header "key <components...> reward", one line per
+<token_dir>/ctc_text (the speech tokenizer's CTC units, whatever the LM's text units are; <token_dir>/text
+in a token dir without it); writes <samples_dir>/rewards.tsv: a header "key <components...> reward", one line per
 candidate (components: text = CTC log-likelihood per text token, emotion/gender/age = log p(target),
 quality = predicted quality; see ttsrl.align.rewards). Targets come from the utt2emo/utt2gender/utt2age
 files of --target_data_dir, or one name for all utterances from --targets.
@@ -29,7 +30,7 @@ def get_parser():
                    help="token: the multi-task reward model on the tokens; audio: synthesize, then score the audio")
     p.add_argument("--reward_model", default=None, help="folder (or model.pt) of ttsrl.bin.train_reward (--reward token)")
     p.add_argument("--samples_dir", required=True, help="output of ttsrl.bin.sample_lm (tokens.scp)")
-    p.add_argument("--token_dir", required=True, help="the set's token dir (text ids)")
+    p.add_argument("--token_dir", required=True, help="the set's token dir (ctc_text: the CTC-unit text ids)")
     p.add_argument("--out", default=None, help="output file (default: <samples_dir>/rewards.tsv)")
     p.add_argument("--weights", default="{text: 1.0}",
                    help="YAML mapping of component weights; unset ones are 0. token: text, emotion, gender, age, "

@@ -4,11 +4,22 @@ Writes to ``--out_dir`` (each file under a temporary name, then renamed)::
 
     speech.ark/.scp         int32 speech tokens (T',) per utterance (kaldiio)
     utt2num_tokens          <utt> <T'>
-    text                    <utt> <text token ids>  (Kaldi text of space-separated ids)
-    tokens.txt              the text token list those ids index (+ bpe.model for BPE units)
+    text                    <utt> <text token ids>: the codec LM's text units (Kaldi text of ids)
+    tokens.txt              the token list those ids index
+    token_type              char, phn or bpe: the unit of text / tokens.txt (one line)
+    bpe.model               the sentencepiece model of bpe units          (bpe only)
+    ctc_text                <utt> <ids of <tokenizer_dir>/tokens.txt>: the transcript in the speech
+                            tokenizer's CTC units, read by the reward model and the CTC rewards
+                            (equal to text when the LM's units are those)
     prompt_speech.ark/.scp  tokens of each utterance's prompt audio   (when the set has prompt.scp)
-    prompt_text             ids of each prompt's transcript            (when the set has prompt_text)
+    prompt_text             LM-unit ids of each prompt's transcript   (when the set has prompt_text)
     metrics.json            codebook usage of the set and, with --report_cer, ``ctc_cer``
+
+The LM's text units are the tokenizer's CTC units unless ``--text_token_list`` gives another
+list (stage 3 builds one for ``rl.sh --text_token_type phn|bpe``, see ``ttsrl.bin.tokenize_text
+--units_dir``) with its ``--text_token_type`` (and ``--bpemodel``). ``--text_token_type`` alone
+asks for the CTC units and checks that they are of that type. A character the phonemizer cannot
+read fails, naming the utterance (``ttsrl.text.tokenizer.UnpronounceableError``).
 
 Speech comes from ``--feats_scp`` (log-mels dumped by ttsrl.bin.compute_feats, checked
 against the tokenizer's mel config) or, without it, from the audio of ``wav.scp``
@@ -23,6 +34,9 @@ Usage:
         --feats_scp dump/feats/test/feats.scp --out_dir dump/tokens/test \\
         --report_cer true --metrics_json exp/tokenizer/metrics.json --primary_test_set test
     python -m ttsrl.bin.tokenize_speech --tokenizer_dir exp/tokenizer --data_dir data/gen --out_dir dump/tokens/gen
+    python -m ttsrl.bin.tokenize_speech --tokenizer_dir exp/tokenizer --data_dir data/train \\
+        --feats_scp dump/feats/train/feats.scp --out_dir dump/tokens/train \\
+        --text_token_type phn --text_token_list dump/tokens/text_units/tokens.txt
 """
 
 from __future__ import annotations
@@ -31,7 +45,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 from collections.abc import Iterable, Iterator
 
 from ttsrl.train.config import str2bool
@@ -49,7 +62,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--text_token_list", default=None,
                    help="token list of the 'text' ids (default: the tokenizer's CTC units, <tokenizer_dir>/tokens.txt)")
     p.add_argument("--text_token_type", default=None, choices=["char", "phn", "bpe"],
-                   help="type of --text_token_list (default char)")
+                   help="type of --text_token_list (default char); without a list: the type the tokenizer's "
+                        "CTC units must have")
     p.add_argument("--bpemodel", default=None, help="sentencepiece model (bpe)")
     p.add_argument("--report_cer", type=str2bool, default=True, help="CTC CER of the tokens against the text")
     p.add_argument("--metrics_json", default=None, help="merge ctc_cer_<set> into this file")
@@ -139,7 +153,7 @@ def run(args: argparse.Namespace) -> dict:
         load_ctc_tokenizer,
     )
     from ttsrl.tasks.base import write_metrics
-    from ttsrl.text.tokenizer import build_tokenizer, encode_texts, write_token_list
+    from ttsrl.text.tokenizer import build_tokenizer, encode_texts, write_text_units
     from ttsrl.train import distributed as dist_utils
 
     if args.num_threads > 0:
@@ -150,6 +164,10 @@ def run(args: argparse.Namespace) -> dict:
     if ctc_tok.vocab_size != model.config.vocab_size:
         raise ValueError(f"{args.tokenizer_dir}/tokens.txt has {ctc_tok.vocab_size} tokens, the model {model.config.vocab_size}")
     if args.text_token_list is None:  # the CTC units of the tokenizer
+        if args.text_token_type not in (None, ctc_tok.token_type):
+            raise ValueError(f"--text_token_type {args.text_token_type} without --text_token_list, but the CTC units "
+                             f"of {args.tokenizer_dir} are {ctc_tok.token_type}: give the list of "
+                             f"{args.text_token_type} units (ttsrl.bin.tokenize_text --units_dir)")
         text_tok = ctc_tok
     else:
         text_tok = build_tokenizer(args.text_token_type or "char", args.text_token_list, bpemodel=args.bpemodel)
@@ -161,21 +179,36 @@ def run(args: argparse.Namespace) -> dict:
     out = args.out_dir
     os.makedirs(out, exist_ok=True)
 
-    # text ids (unknown symbols named per utterance)
-    for fname, texts in (("text", d.text), ("prompt_text", d.extra.get("prompt_text", {}))):
-        if not texts:
-            continue
-        ids, unknown = encode_texts(text_tok, texts)
-        for utt, symbols in unknown.items():
-            logger.warning("%s/%s: %s: %s not in the token list (mapped to <unk>)", args.data_dir, fname, utt, " ".join(symbols))
+    # text ids: the LM's units (text, prompt_text) and the CTC units (ctc_text); unknown symbols per utterance
+    def write_ids(fname, ids):
         write_kv(os.path.join(out, fname), {u: " ".join(map(str, s)) for u, s in ids.items()})
-    write_token_list(os.path.join(out, "tokens.txt"), text_tok.tokens)
-    if getattr(text_tok, "bpemodel", None):
-        shutil.copyfile(text_tok.bpemodel, os.path.join(out, "bpe.model"))
+
+    def encode(tok, fname, texts):
+        source = f"{args.data_dir}/{'text' if fname == 'ctc_text' else fname}"
+        try:
+            ids, unknown = encode_texts(tok, texts)
+        except ValueError as e:  # an empty or unpronounceable text, named by its utterance
+            raise ValueError(f"{source}: {e}") from None
+        for utt, symbols in unknown.items():
+            logger.warning("%s: %s: %s not in the %s token list (mapped to <unk>)", source, utt, " ".join(symbols),
+                           tok.token_type)
+        write_ids(fname, ids)
+        return ids
+
+    refs: dict = {}  # the transcripts in the CTC units: ctc_text, and the references of the CER
+    if d.text:
+        ids = encode(text_tok, "text", d.text)
+        if text_tok is ctc_tok:
+            refs = ids
+            write_ids("ctc_text", ids)
+        else:
+            refs = encode(ctc_tok, "ctc_text", d.text)
+    if d.extra.get("prompt_text"):
+        encode(text_tok, "prompt_text", d.extra["prompt_text"])
+    write_text_units(out, text_tok)
 
     # speech tokens
     report_cer = args.report_cer and bool(d.text)
-    refs = encode_texts(ctc_tok, d.text)[0] if report_cer else {}
     counts = np.zeros(model.codebook_size, dtype=np.int64)
     errors = chars = 0
     num_tokens: dict[str, str] = {}

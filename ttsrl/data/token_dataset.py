@@ -1,17 +1,30 @@
 """Datasets over tokenized sets (stage 3 output) for the codec LM and its alignment.
 
-A token dir (``dump/tokens/<set>``) holds::
+A token dir (``dump/tokens/<set>``, written by ``ttsrl.bin.tokenize_speech``) holds::
 
-    text          <utt> <id> <id> ...      text token ids (the text tokenizer's list)
+    text          <utt> <id> <id> ...      the LM's text units: ids of tokens.txt
+    tokens.txt                             the LM's text token list (see ttsrl.text.tokenizer)
+    token_type                             char, phn or bpe: the unit of text and tokens.txt
+    bpe.model                              bpe: the sentencepiece model of those units
+    ctc_text      <utt> <id> <id> ...      the transcript in the speech tokenizer's CTC units
+                                           (ids of <tokenizer_dir>/tokens.txt; equal to text
+                                           when the LM's units are those)
     speech.scp    <utt> <ark:offset>       int32 speech token ids (kaldiio)
-    prompt_text   <utt> <id> ...           optional: ids of the zero-shot prompt's text
+    prompt_text   <utt> <id> ...           optional: LM-unit ids of the zero-shot prompt's text
     prompt_speech.scp                      optional: the prompt's speech tokens
+
+The codec LM (training, sampling, alignment) reads ``text``; whatever scores the text with
+a CTC over characters (the multi-task reward model, candidate rewards, DiffRO's reward)
+reads ``ctc_text`` (:func:`ctc_text_path`; a token dir written before ``ctc_text``
+existed has its CTC units in ``text``). :func:`load_text_tokenizer`
+(``ttsrl.text.tokenizer``) builds the tokenizer of ``tokens.txt`` + ``token_type``.
 
 Usage::
 
     ds = TokenDataset("dump/tokens/train")
     loader = build_loader(ds, ds.lengths, max_tokens=4000, collate_fn=collate_tokens)
     batch = next(iter(loader))   # {"utts", "text", "text_lens", "speech", "speech_lens"}
+    ctc = TokenDataset("dump/tokens/train", text_file=CTC_TEXT)   # "text" items in CTC units
 """
 from __future__ import annotations
 
@@ -37,17 +50,57 @@ def read_id_file(path: str) -> dict[str, list[int]]:
     return out
 
 
+#: The token dir's transcript in the speech tokenizer's CTC units (see the module docstring).
+CTC_TEXT = "ctc_text"
+
+
+def ctc_text_path(token_dir: str) -> str:
+    """``<token_dir>/ctc_text``, or ``<token_dir>/text`` for a token dir written before stage 3 wrote
+    ``ctc_text`` (its ``text`` was in the tokenizer's CTC units then)."""
+    path = os.path.join(token_dir, CTC_TEXT)
+    return path if os.path.isfile(path) else os.path.join(token_dir, "text")
+
+
+def ctc_token_list(token_dir: str, tokenizer_dir: str | None = None) -> str:
+    """The token list that the ids of ``ctc_text`` index: ``<tokenizer_dir>/tokens.txt``.
+
+    Without ``tokenizer_dir`` the token dir's own ``tokens.txt`` serves when its ``text`` is in
+    the CTC units (no ``ctc_text``, or one equal to ``text``); otherwise a ValueError asks for it.
+    """
+    if tokenizer_dir:
+        return os.path.join(tokenizer_dir, "tokens.txt")
+    ctc = ctc_text_path(token_dir)
+    text = os.path.join(token_dir, "text")
+    if ctc == text or _same_file_content(ctc, text):
+        return os.path.join(token_dir, "tokens.txt")
+    raise ValueError(f"{ctc} holds ids of the speech tokenizer's CTC units, not of {token_dir}/tokens.txt: "
+                     "give the tokenizer dir (or the token list of those units)")
+
+
+def _same_file_content(a: str, b: str) -> bool:
+    if os.path.getsize(a) != os.path.getsize(b):
+        return False
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        return fa.read() == fb.read()
+
+
 def has_prompts(token_dir: str) -> bool:
     """Whether a token dir carries zero-shot prompts (stage 3 wrote prompt_speech.scp for it)."""
     return os.path.exists(os.path.join(token_dir, "prompt_speech.scp"))
 
 
 class TokenDataset(Dataset):
-    """(text ids, speech ids[, prompt]) per utterance of a token dir, in sorted utt order."""
+    """(text ids, speech ids[, prompt]) per utterance of a token dir, in sorted utt order.
 
-    def __init__(self, token_dir: str, utts: Sequence[str] | None = None, with_prompt: bool = False):
+    ``text_file``: the text ids' file, ``text`` (the LM's units) or :data:`CTC_TEXT` (the speech
+    tokenizer's CTC units, read through :func:`ctc_text_path`).
+    """
+
+    def __init__(self, token_dir: str, utts: Sequence[str] | None = None, with_prompt: bool = False,
+                 text_file: str = "text"):
         self.dir = token_dir
-        self.text = read_id_file(os.path.join(token_dir, "text"))
+        self.text_path = ctc_text_path(token_dir) if text_file == CTC_TEXT else os.path.join(token_dir, text_file)
+        self.text = read_id_file(self.text_path)
         self.speech = read_scp(os.path.join(token_dir, "speech.scp"))
         missing = [u for u in self.text if u not in self.speech]
         if missing:

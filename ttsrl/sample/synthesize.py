@@ -7,6 +7,12 @@ With ``lm_prompt=False`` only the flow model is prompted: the LM reads the text 
 voice comes from the flow's prompt mel (a small LM follows the text better without the prompt
 to continue; see the mini_en recipe). With ``golden`` tokens (resynthesis) the LM is skipped.
 
+The texts are encoded with the LM's text units: the ``tokens.txt`` / ``token_type`` /
+``bpe.model`` that training put in the LM's folder (char, phonemes or BPE; see
+``ttsrl.text.tokenizer.load_text_tokenizer``). Without an LM, or for an LM folder without
+``tokens.txt`` (older models), they are the speech tokenizer's CTC units. ``ctc_tokenizer``
+is always the latter (what the tokenizer's CTC head reads, e.g. for an audio reward).
+
 Usage::
 
     tts = TTSPipeline.from_dirs(lm="exp/base/lm/model.pt", flow="exp/base/flow/model.pt",
@@ -34,6 +40,7 @@ from ttsrl.data.audio import load_audio, write_wav
 from ttsrl.data.datadir import write_kv
 from ttsrl.data.token_dataset import pad_1d
 from ttsrl.sample.sampler import SamplingConfig, sample, tag_ids
+from ttsrl.text.tokenizer import UnpronounceableError, load_text_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -75,15 +82,26 @@ class SynthReport:
         return self.compute_seconds / self.audio_seconds if self.audio_seconds else float("nan")
 
 
+def lm_text_tokenizer(lm: str | os.PathLike):
+    """The text tokenizer of a codec LM (its ``model.pt`` or folder): the units train_lm (or train_align)
+    saved beside the model, or None for an LM folder without ``tokens.txt``."""
+    lm = os.fspath(lm)
+    folder = lm if os.path.isdir(lm) else os.path.dirname(os.path.abspath(lm))
+    if not os.path.isfile(os.path.join(folder, "tokens.txt")):
+        return None
+    return load_text_tokenizer(folder)
+
+
 class TTSPipeline:
     def __init__(self, lm, flow, tokenizer, text_tokenizer, vocoder, device, tag: str | None = None,
-                 lm_prompt: bool = True):
+                 lm_prompt: bool = True, ctc_tokenizer=None):
         self.lm, self.flow, self.tokenizer, self.vocoder = lm, flow, tokenizer, vocoder
         self.tag = tag  # control tag of a Chain-of-Hindsight LM (None: "good" for such an LM)
         self.lm_prompt = lm_prompt  # False: the prompt conditions the flow model only
         if lm is not None:
             tag_ids(lm, tag, 1)  # a tag the LM does not have fails here, not per batch
-        self.text_tokenizer = text_tokenizer
+        self.text_tokenizer = text_tokenizer  # the LM's text units
+        self.ctc_tokenizer = ctc_tokenizer or text_tokenizer  # the speech tokenizer's CTC units
         self.device = device
         self.sample_rate = tokenizer.config.mel.sample_rate
 
@@ -97,17 +115,29 @@ class TTSPipeline:
         from ttsrl.tasks.lm import load_codec_lm
 
         tok = SpeechTokenizer.from_pretrained(tokenizer, device)
-        return cls(lm=load_codec_lm(lm, device) if lm else None, flow=load_flow(flow, device), tokenizer=tok,
-                   text_tokenizer=load_ctc_tokenizer(tokenizer),
+        ctc_tok = load_ctc_tokenizer(tokenizer)
+        model = load_codec_lm(lm, device) if lm else None
+        text_tok = lm_text_tokenizer(lm) if lm else None  # None: resynthesis, or an LM saved without its units
+        if text_tok is not None and text_tok.vocab_size != model.cfg.text_vocab_size:
+            raise ValueError(f"{lm}: the LM's text units ({text_tok.vocab_size} tokens.txt entries) do not fit its "
+                             f"text vocabulary ({model.cfg.text_vocab_size})")
+        return cls(lm=model, flow=load_flow(flow, device), tokenizer=tok,
+                   text_tokenizer=ctc_tok if text_tok is None else text_tok,
                    vocoder=build_vocoder(vocoder, vocoder_path, device, mel_config=tok.config.mel,
                                          **({"n_iter": griffin_lim_iters} if vocoder == "griffin_lim" else {})),
                    device=device,
                    tag=tag,
-                   lm_prompt=lm_prompt)
+                   lm_prompt=lm_prompt,
+                   ctc_tokenizer=ctc_tok)
 
     # ------------------------------------------------------------------ inputs
-    def encode_text(self, utt: str, text: str) -> list[int]:
-        ids, unknown = self.text_tokenizer.tokens2ids(self.text_tokenizer.text2tokens(text))
+    def encode_text(self, utt: str, text: str, ctc: bool = False) -> list[int]:
+        """Ids of ``text`` in the LM's units (``ctc``: the tokenizer's CTC units); UttError names the utterance."""
+        tok = self.ctc_tokenizer if ctc else self.text_tokenizer
+        try:
+            ids, unknown = tok.tokens2ids(tok.text2tokens(text))
+        except UnpronounceableError as e:
+            raise UttError(str(e.for_utt(utt))) from None
         if unknown:
             raise UttError(f"unknown symbols {sorted(set(unknown))} in the text of {utt!r}")
         if not ids:

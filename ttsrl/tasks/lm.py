@@ -1,10 +1,16 @@
 """Codec LM training task: next-speech-token prediction over stage 3's token dirs.
 
+The LM reads the token dirs' ``text`` (its text units: char, phn or bpe, see
+``ttsrl.data.token_dataset``) and remembers them: the training dir's ``tokens.txt``,
+``token_type`` and ``bpe.model`` are copied into ``--exp_dir`` (with ``--token_list`` as
+``tokens.txt`` when the training dir has none), so that synthesis encodes its texts with
+them (``ttsrl.text.tokenizer.load_text_tokenizer``), and ``text_token_type`` is in the
+resolved config.
+
 Usage::
 
     python -m ttsrl.bin.train_lm --config conf/lm/small.yaml --train_dir dump/tokens/train \\
-        --valid_dir dump/tokens/dev --token_list exp/tokenizer/tokens.txt \\
-        --speech_vocab_size 1000 --exp_dir exp/base/lm
+        --valid_dir dump/tokens/dev --speech_vocab_size 1000 --exp_dir exp/base/lm
 """
 from __future__ import annotations
 
@@ -19,9 +25,17 @@ from ttsrl.data.datadir import read_kv
 from ttsrl.data.token_dataset import PromptedTokenDataset, TokenDataset, collate_tokens, has_prompts
 from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
 from ttsrl.tasks.base import Task
-from ttsrl.text.tokenizer import read_token_list
+from ttsrl.text.tokenizer import (
+    TOKEN_TYPES,
+    copy_text_units,
+    read_token_list,
+    read_token_type,
+    write_token_list,
+)
+from ttsrl.train import distributed as du
 from ttsrl.train.config import build_dataclass
 from ttsrl.train.trainer import load_model, move_to_device, unwrap_model
+from ttsrl.utils.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +47,12 @@ class LMTask(Task):
     def add_task_args(cls, p: argparse.ArgumentParser) -> None:
         p.add_argument("--train_dir", required=True, help="token dir of the training set (dump/tokens/<set>)")
         p.add_argument("--valid_dir", required=True, help="token dir of the validation set")
-        p.add_argument("--token_list", required=True, help="the text token list (its size is the text vocabulary)")
+        p.add_argument("--token_list", default=None,
+                       help="the text token list (its size is the text vocabulary; default: <train_dir>/tokens.txt, "
+                            "which it must equal when the training dir has one)")
+        p.add_argument("--text_token_type", default=None, choices=TOKEN_TYPES,
+                       help="the text units of the token dirs (default: <train_dir>/token_type, char without it); "
+                            "checked against the training dir and recorded with the model")
         p.add_argument("--speech_vocab_size", type=int, required=True, help="the speech tokenizer's codebook size")
         p.add_argument("--utt2spk", default=None,
                        help="utt2spk of the training set: prompts training items with another utterance of their "
@@ -42,8 +61,38 @@ class LMTask(Task):
                        help="share of training items prompted (with --utt2spk); a valid set with prompts "
                             "(stage 3's prompt_speech.scp) is always read with its prompts")
 
+    @staticmethod
+    def resolve_text_units(args: argparse.Namespace) -> None:
+        """Fill in ``--token_list`` and ``--text_token_type`` from the training dir, checking that they agree."""
+        own = os.path.join(args.train_dir, "tokens.txt")
+        if args.token_list is None:
+            if not os.path.isfile(own):
+                raise ValueError(f"{args.train_dir} has no tokens.txt: give --token_list")
+            args.token_list = own
+        elif os.path.isfile(own) and read_token_list(own) != read_token_list(args.token_list):
+            raise ValueError(f"--token_list {args.token_list} differs from {own}, which the ids of "
+                             f"{args.train_dir}/text index")
+        if args.text_token_type is None or os.path.isfile(os.path.join(args.train_dir, "token_type")):
+            kind = read_token_type(args.train_dir)  # a training dir without token_type: as said, or char
+            if args.text_token_type not in (None, kind):
+                raise ValueError(f"--text_token_type {args.text_token_type}, but the text of {args.train_dir} is "
+                                 f"in {kind} units ({args.train_dir}/token_type)")
+            args.text_token_type = kind
+
+    @staticmethod
+    def save_text_units(args: argparse.Namespace) -> None:
+        """The LM's text units into its exp dir: ``tokens.txt`` (the ``--token_list``), ``token_type``, ``bpe.model``."""
+        if not du.is_main():
+            return
+        copy_text_units(args.train_dir, args.exp_dir)
+        if not os.path.isfile(os.path.join(args.train_dir, "tokens.txt")):  # a token dir without its list
+            write_token_list(os.path.join(args.exp_dir, "tokens.txt"), read_token_list(args.token_list))
+        atomic_write_text(os.path.join(args.exp_dir, "token_type"), args.text_token_type + "\n")
+
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> CodecLM:
+        cls.resolve_text_units(args)
+        cls.save_text_units(args)
         conf = {**args.model_conf, "text_vocab_size": len(read_token_list(args.token_list)),
                 "speech_vocab_size": args.speech_vocab_size}
         if conf.get("position") == "rope" and not conf.get("speech_pos_rate"):

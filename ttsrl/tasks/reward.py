@@ -5,14 +5,20 @@ Usage::
     python -m ttsrl.bin.train_reward --config conf/reward/small.yaml \\
         --train_dir dump/tokens/train --train_data_dir data/train \\
         --valid_dir dump/tokens/dev --valid_data_dir data/dev \\
-        --token_list dump/tokens/train/tokens.txt --speech_vocab_size 1000 --exp_dir exp/reward
+        --tokenizer_dir exp/tokenizer --speech_vocab_size 1000 --exp_dir exp/reward
 
-Targets per utterance: the text ids of ``<token_dir>/text`` (CTC) and, from the data dir,
+Targets per utterance: the text ids of ``<token_dir>/ctc_text`` (CTC; the transcript in the
+speech tokenizer's CTC units whatever the LM's text units are, ``text`` for a token dir
+without ``ctc_text``) and, from the data dir,
 ``utt2emo``, ``utt2gender``, ``utt2age`` (class names) and ``utt2quality`` (a number; the
 MOS words bad/poor/fair/good/excellent count 1-5). A missing label file disables its head;
 an utterance without a label is left out of that head's loss. The class names come from
 the training data dir (sorted), unless ``model_conf.label_names`` fixes them, and are
 saved in the model config with the training set's quality mean and standard deviation.
+The text vocabulary is ``--token_list``, by default the tokenizer's CTC list
+(``<tokenizer_dir>/tokens.txt``; the token dir's ``tokens.txt`` when its ``text`` is in those
+units and no tokenizer dir is given); it is copied into ``--exp_dir`` as ``tokens.txt`` (with
+``bpe.model`` for BPE units), where ``ttsrl.bin.eval_reward`` finds it.
 
 Loss (weights and augmentation in ``model_conf``, see :class:`MultiTaskRewardConfig`)::
 
@@ -48,7 +54,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from ttsrl.data.datadir import DataDirError, read_kv
-from ttsrl.data.token_dataset import TokenDataset, pad_1d
+from ttsrl.data.token_dataset import CTC_TEXT, TokenDataset, ctc_token_list, pad_1d
 from ttsrl.models.ctc import greedy_ctc
 from ttsrl.models.reward import CLASS_HEADS, MultiTaskReward, MultiTaskRewardConfig, corrupt_tokens
 from ttsrl.tasks.base import Task
@@ -118,10 +124,11 @@ def build_text_decoder(token_list: str, bpemodel: str | None = None) -> Callable
 
 # --------------------------------------------------------------------------- data
 class RewardDataset(Dataset):
-    """Golden speech tokens and text ids of a token dir with the class ids and quality of its data dir."""
+    """Golden speech tokens and CTC-unit text ids (``ctc_text``) of a token dir with the class ids and
+    quality of its data dir."""
 
     def __init__(self, token_dir: str, data_dir: str, label_names: dict[str, list[str]]):
-        self.tokens = TokenDataset(token_dir)
+        self.tokens = TokenDataset(token_dir, text_file=CTC_TEXT)
         self.utts = self.tokens.utts
         self.targets: dict[str, torch.Tensor] = {}
         labels = read_class_labels(data_dir)
@@ -263,7 +270,9 @@ class RewardTask(Task):
         p.add_argument("--valid_dir", required=True, help="token dir of the validation set")
         p.add_argument("--valid_data_dir", required=True, help="data dir of the validation set")
         p.add_argument("--token_list", default=None,
-                       help="the text token list of the 'text' ids (default: <train_dir>/tokens.txt)")
+                       help="the text token list of the 'ctc_text' ids (default: <tokenizer_dir>/tokens.txt, the "
+                            "tokenizer's CTC units; without --tokenizer_dir <train_dir>/tokens.txt when its text "
+                            "is in those units)")
         p.add_argument("--bpemodel", default=None,
                        help="sentencepiece model of BPE text units, for the CER (default: bpe.model beside the token list)")
         p.add_argument("--speech_vocab_size", type=int, required=True, help="the speech tokenizer's codebook size")
@@ -275,7 +284,22 @@ class RewardTask(Task):
 
     @staticmethod
     def _token_list(args) -> str:
-        return args.token_list or os.path.join(args.train_dir, "tokens.txt")
+        return args.token_list or ctc_token_list(args.train_dir, args.tokenizer_dir)
+
+    @classmethod
+    def save_text_units(cls, args) -> None:
+        """The text vocabulary (and its bpe.model) into the exp dir: eval_reward decodes with it."""
+        from ttsrl.text.tokenizer import read_token_list, write_token_list
+        from ttsrl.train import distributed as du
+        from ttsrl.utils.fileio import atomic_copy
+
+        if not du.is_main():
+            return
+        token_list = cls._token_list(args)
+        write_token_list(os.path.join(args.exp_dir, "tokens.txt"), read_token_list(token_list))
+        bpemodel = args.bpemodel or os.path.join(os.path.dirname(os.path.abspath(token_list)), "bpe.model")
+        if os.path.isfile(bpemodel):
+            atomic_copy(bpemodel, os.path.join(args.exp_dir, "bpe.model"))
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> MultiTaskReward:
@@ -284,6 +308,7 @@ class RewardTask(Task):
         cls._start = time.time()
         conf = dict(args.model_conf)
         conf["text_vocab_size"] = len(read_token_list(cls._token_list(args)))
+        cls.save_text_units(args)
         conf["speech_vocab_size"] = args.speech_vocab_size
         if not conf.get("label_names"):
             labels = read_class_labels(args.train_data_dir)

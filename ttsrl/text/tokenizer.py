@@ -31,6 +31,21 @@ returns, per text, the ids and the distinct unknown symbols so a caller can name
 utterance; every tokenizer also collects them in ``unknown_symbols`` and logs each new
 one once.
 
+A letter or digit the phoneme tokenizer cannot turn into phones (a CJK or Cyrillic
+character, which the English cleaner drops and espeak-ng would spell as "chinese letter")
+raises :class:`UnpronounceableError` naming the character and the text, and, from
+:func:`encode_texts` and :func:`build_token_list` over ``{utt: text}``, the utterance:
+dropping it would make the LM read another text than the one asked for. Symbols (emoji,
+``#``, ``*``) are dropped by the cleaner as for every unit type.
+
+Text units of a folder
+----------------------
+A folder that holds ``tokens.txt``, a one-line ``token_type`` (char, phn or bpe; when absent,
+bpe with a ``bpe.model``, else char) and, for bpe, ``bpe.model`` describes a set of text units: stage 3's token dirs
+and text-unit list, and a codec LM's exp dir (train_lm copies them there).
+:func:`write_text_units` writes them, :func:`copy_text_units` carries them forward and
+:func:`load_text_tokenizer` builds their tokenizer.
+
 Usage::
 
     from ttsrl.text.tokenizer import build_token_list, build_tokenizer, train_bpe, write_token_list
@@ -44,18 +59,22 @@ Usage::
     tok = build_tokenizer("phn", token_list=build_token_list("phn", texts))
     train_bpe(texts, "data/token_list/bpe/bpe", vocab_size=500)    # bpe.model, bpe.vocab
     tok = build_tokenizer("bpe", bpemodel="data/token_list/bpe/bpe.model")
+
+    write_text_units("dump/tokens/text_units", tok)                # tokens.txt, token_type, bpe.model
+    tok = load_text_tokenizer("exp/base/lm")                       # the LM's text units
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from ttsrl.text.normalize import normalize_text
-from ttsrl.utils.fileio import atomic_write_text
+from ttsrl.utils.fileio import atomic_copy, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +87,37 @@ UNK_ID = 1
 SPECIAL_TOKENS = (BLANK, UNK, SOS_EOS)
 TOKEN_TYPES = ("char", "phn", "bpe")
 CLEANERS = (None, "en")
+#: The files that describe a folder's text units (see the module docstring).
+TEXT_UNIT_FILES = ("tokens.txt", "token_type", "bpe.model")
 
 
 class TokenListError(ValueError):
     """A token list (file) breaks the convention of the module docstring."""
+
+
+class UnpronounceableError(ValueError):
+    """A text holds a letter or digit the phoneme tokenizer cannot turn into phones.
+
+    ``symbol``, ``text`` (as given, before cleaning) and ``utt`` (when the caller knows
+    it, see :meth:`for_utt`) name what is wrong; the message says why.
+    """
+
+    def __init__(self, symbol: str, text: str, reason: str, utt: str | None = None):
+        self.symbol, self.text, self.reason, self.utt = symbol, text, reason, utt
+        name = unicodedata.name(symbol, f"U+{ord(symbol):04X}")
+        where = f"utterance '{utt}': " if utt is not None else ""
+        super().__init__(f"{where}cannot phonemize {symbol!r} ({name}) in the text {text!r}: {reason}")
+
+    def for_utt(self, utt: str) -> UnpronounceableError:
+        return UnpronounceableError(self.symbol, self.text, self.reason, utt)
+
+
+def _name_utterance(err: UnpronounceableError, items: Iterable[tuple[str | None, str]]) -> UnpronounceableError:
+    """``err`` naming the first utterance of ``items`` (``(utt, text)``) whose text is the failing one."""
+    for utt, text in items:
+        if utt is not None and text == err.text:
+            return err.for_utt(utt)
+    return err
 
 
 # -- token list files ----------------------------------------------------------------
@@ -139,8 +185,10 @@ class TokenListTokenizer:
     """Shared mechanics: cleaner, token list lookup, unknown symbols, decoding.
 
     Subclasses implement :meth:`texts2tokens` (a batch, so slow front ends run once per
-    batch) and :meth:`tokens2text`.
+    batch) and :meth:`tokens2text`, and name their ``token_type``.
     """
+
+    token_type = ""  # char, phn or bpe (the subclass)
 
     def __init__(
         self, token_list: str | os.PathLike | Sequence[str] | None = None, cleaner: str | None = "en"
@@ -248,6 +296,8 @@ def _join_words(tokens: Sequence[str]) -> str:
 class CharTokenizer(TokenListTokenizer):
     """One token per character; a space is ``<space>``."""
 
+    token_type = "char"
+
     def texts2tokens(self, texts: Sequence[str]) -> list[list[str]]:
         out = []
         for text in texts:
@@ -266,8 +316,14 @@ class PhonemeTokenizer(TokenListTokenizer):
     espeak (``. , ? !`` ...) are tokens of their own, so ``ˈoʊ`` is ``ˈ``, ``oʊ``. The
     espeak backend is created once and called once per batch; results are cached per
     text (a corpus of thousands of sentences takes about a second).
+
+    A letter or digit that cannot become phones raises :class:`UnpronounceableError`: with
+    the en cleaner, one it drops (``日``, ``ß``, ``ж``: not English; digits are read out as
+    words first); without a cleaner and an English voice, a non-Latin letter, which espeak-ng
+    would read as its script's name. Symbols such as emoji are dropped by the cleaner.
     """
 
+    token_type = "phn"
     STRESS = ("ˈ", "ˌ")
     _CACHE_SIZE = 200_000
 
@@ -285,6 +341,7 @@ class PhonemeTokenizer(TokenListTokenizer):
         self.preserve_punctuation = preserve_punctuation
         self._backend = None
         self._cache: dict[str, list[str]] = {}
+        self._why_not: dict[str, str | None] = {}  # character -> why it cannot be phonemized (None: it can)
 
     def __getstate__(self) -> dict:
         # the espeak backend holds a ctypes library handle: rebuilt in the new process
@@ -356,7 +413,29 @@ class PhonemeTokenizer(TokenListTokenizer):
             out[i] = toks
         return out
 
+    def _unpronounceable(self, c: str) -> str | None:
+        """Why character ``c`` cannot become phones, or None when it can (or is no letter or digit)."""
+        category = unicodedata.category(c)
+        if self.cleaner is not None:
+            if category[0] in "LN" and not self.clean(c).strip():
+                return (f"the {self.cleaner!r} cleaner drops it (it keeps English letters, accented letters "
+                        "without their accents, and numbers as words); transliterate or remove it")
+        elif (category in ("Lu", "Ll", "Lt", "Lo") and self.language.startswith("en")
+              and "LATIN" not in unicodedata.name(c, "")):
+            return f"espeak-ng ({self.language}) would read it as its script's name; transliterate or remove it"
+        return None
+
+    def check_pronounceable(self, text: str) -> None:
+        """Raise :class:`UnpronounceableError` for the first letter or digit of ``text`` that cannot become phones."""
+        for c in text:
+            if c not in self._why_not:
+                self._why_not[c] = self._unpronounceable(c)
+            if self._why_not[c] is not None:
+                raise UnpronounceableError(c, text, self._why_not[c])
+
     def texts2tokens(self, texts: Sequence[str]) -> list[list[str]]:
+        for t in texts:
+            self.check_pronounceable(t)
         cleaned = [" ".join(self.clean(t).split()) for t in texts]
         missing = list(dict.fromkeys(t for t in cleaned if t not in self._cache))
         if missing:
@@ -372,6 +451,8 @@ class PhonemeTokenizer(TokenListTokenizer):
 
 class BPETokenizer(TokenListTokenizer):
     """Sentencepiece pieces; the token list defaults to the model's pieces in its order."""
+
+    token_type = "bpe"
 
     def __init__(
         self,
@@ -498,7 +579,7 @@ def build_tokenizer(
 
 def build_token_list(
     kind: str,
-    texts: Iterable[str] = (),
+    texts: Iterable[str] | Mapping[str, str] = (),
     bpemodel: str | os.PathLike | None = None,
     cleaner: str | None = "en",
     g2p_language: str = "en-us",
@@ -508,7 +589,8 @@ def build_token_list(
     """The token list for ``texts``: ``<blank> <unk>``, tokens seen at least ``min_count``
     times (most frequent first, ties in code point order), ``<sos/eos>``.
 
-    For ``bpe`` the list is the model's pieces (``texts`` are not needed).
+    For ``bpe`` the list is the model's pieces (``texts`` are not needed). With ``texts``
+    a mapping ``{utt: text}``, an :class:`UnpronounceableError` names the utterance.
     """
     if kind == "bpe":
         if bpemodel is None:
@@ -516,14 +598,22 @@ def build_token_list(
         return bpe_token_list(bpemodel)
     tok = build_tokenizer(kind, cleaner=cleaner, g2p_language=g2p_language)
     counts: Counter[str] = Counter()
-    batch: list[str] = []
-    for text in texts:
-        batch.append(text)
+    items = texts.items() if isinstance(texts, Mapping) else ((None, t) for t in texts)
+    batch: list[tuple[str | None, str]] = []
+
+    def count(batch):
+        try:
+            counts.update(t for toks in tok.texts2tokens([text for _, text in batch]) for t in toks)
+        except UnpronounceableError as e:
+            raise _name_utterance(e, batch) from None
+
+    for item in items:
+        batch.append(item)
         if len(batch) >= batch_size:
-            counts.update(t for toks in tok.texts2tokens(batch) for t in toks)
+            count(batch)
             batch = []
     if batch:
-        counts.update(t for toks in tok.texts2tokens(batch) for t in toks)
+        count(batch)
     for special in SPECIAL_TOKENS:
         counts.pop(special, None)
     kept = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
@@ -539,19 +629,68 @@ def encode_texts(
     (the second only for utterances that have unknown symbols).
 
     Raises ValueError naming the utterance whose text gives no token at all (after
-    cleaning), since an empty input cannot be synthesized.
+    cleaning), since an empty input cannot be synthesized, and :class:`UnpronounceableError`
+    naming the utterance with a character the phonemizer cannot read.
     """
     utts = list(texts)
     ids: dict[str, list[int]] = {}
     unknown: dict[str, list[str]] = {}
     for start in range(0, len(utts), batch_size):
         chunk = utts[start : start + batch_size]
-        for utt, (seq, unk) in zip(
-            chunk, tokenizer.encode_with_unknown([texts[u] for u in chunk]), strict=True
-        ):
+        try:
+            encoded = tokenizer.encode_with_unknown([texts[u] for u in chunk])
+        except UnpronounceableError as e:
+            raise _name_utterance(e, ((u, texts[u]) for u in chunk)) from None
+        for utt, (seq, unk) in zip(chunk, encoded, strict=True):
             if not seq:
                 raise ValueError(f"utterance '{utt}': text {texts[utt]!r} gives no tokens after cleaning")
             ids[utt] = seq
             if unk:
                 unknown[utt] = unk
     return ids, unknown
+
+
+# -- the text units of a folder ---------------------------------------------------------
+def read_token_type(path: str | os.PathLike) -> str:
+    """The ``token_type`` file of folder ``path``; without one (folders written before it existed)
+    bpe when the folder has a ``bpe.model``, else char."""
+    f = os.path.join(os.fspath(path), "token_type")
+    if not os.path.isfile(f):
+        return "bpe" if os.path.isfile(os.path.join(os.fspath(path), "bpe.model")) else "char"
+    with open(f, encoding="utf-8") as fh:
+        kind = fh.read().strip()
+    if kind not in TOKEN_TYPES:
+        raise TokenListError(f"{f}: unknown token type {kind!r} (one of {', '.join(TOKEN_TYPES)})")
+    return kind
+
+
+def load_text_tokenizer(path: str | os.PathLike, cleaner: str | None = "en",
+                        g2p_language: str = "en-us") -> TokenListTokenizer:
+    """The tokenizer of a folder holding ``tokens.txt`` [+ ``token_type``, + ``bpe.model``]:
+    a stage 3 token dir, its text-unit list or a codec LM's exp dir."""
+    path = os.fspath(path)
+    kind = read_token_type(path)
+    bpemodel = os.path.join(path, "bpe.model") if kind == "bpe" else None
+    return build_tokenizer(kind, os.path.join(path, "tokens.txt"), bpemodel=bpemodel, cleaner=cleaner,
+                           g2p_language=g2p_language)
+
+
+def write_text_units(out_dir: str | os.PathLike, tokenizer: TokenListTokenizer) -> None:
+    """``tokens.txt``, ``token_type`` and (bpe) ``bpe.model`` of ``tokenizer`` into ``out_dir``, each atomically."""
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    write_token_list(os.path.join(out_dir, "tokens.txt"), tokenizer.tokens)
+    atomic_write_text(os.path.join(out_dir, "token_type"), tokenizer.token_type + "\n")
+    if getattr(tokenizer, "bpemodel", None):
+        atomic_copy(tokenizer.bpemodel, os.path.join(out_dir, "bpe.model"))
+
+
+def copy_text_units(src_dir: str | os.PathLike, dst_dir: str | os.PathLike) -> list[str]:
+    """Copy the text-unit files of ``src_dir`` that exist (:data:`TEXT_UNIT_FILES`) into ``dst_dir``; their names."""
+    copied = []
+    for name in TEXT_UNIT_FILES:
+        src = os.path.join(os.fspath(src_dir), name)
+        if os.path.isfile(src):
+            atomic_copy(src, os.path.join(os.fspath(dst_dir), name))
+            copied.append(name)
+    return copied

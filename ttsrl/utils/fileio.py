@@ -5,10 +5,12 @@ Usage::
     with atomic_path("exp/x/stats.npz", suffix=".npz") as tmp:
         np.savez(tmp, mean=mean)              # written to a temporary name beside the target
     atomic_write_text("exp/x/metrics.json", text)
+    atomic_copy("dump/tokens/train/tokens.txt", "exp/base/lm/tokens.txt")
 """
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,3 +50,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Writes `text` (UTF-8, "\\n" line ends) to `path` atomically."""
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
+
+
+def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Copies the file `src` to `dst` atomically (a copy onto itself leaves it as it is)."""
+    if os.path.abspath(src) == os.path.abspath(dst):
+        return
+    with atomic_path(dst, suffix=os.path.splitext(os.fspath(dst))[1] or ".tmp") as tmp:
+        shutil.copyfile(src, tmp)

@@ -9,7 +9,7 @@
 # Stages (see shared/DESIGN.md):
 #   1 data preparation (local/data.sh) and validation           -> data/<set>
 #   2 features and speech tokenizer training                     -> dump/feats, exp/tokenizer
-#   3 tokenization of every set                                   -> dump/tokens/<set>
+#   3 tokenization of every set (--text_token_type)               -> dump/tokens/<set>
 #   4 base TTS training: codec LM, flow matching, vocoder         -> exp/base/{lm,flow,vocoder}
 #   5 sampling N candidates per (prompt, text)                    -> exp/<model>/samples/<set>
 #   6 reward model, candidate scoring, preference pairs           -> exp/reward, pairs.jsonl
@@ -64,6 +64,13 @@
 #                                bench/decode_jobs.py; with cmd_backend slurm N jobs run on N nodes)
 #   --tokenizer_config FILE      speech tokenizer config of stage 2 (default ${MAIN_ROOT}/conf/tokenizer/<conf_size>.yaml)
 #   --tokenizer_args "..."       more options for ttsrl.bin.train_tokenizer (e.g. "--max_steps 500")
+#   --text_token_type char|phn|bpe   the codec LM's text units (stages 3-8; default char): char = the speech
+#                                tokenizer's CTC units; phn = espeak-ng phonemes with word boundaries and stress;
+#                                bpe = sentencepiece pieces. phn and bpe units are built once from the training
+#                                text (dump/tokens/text_units); the reward model and the CTC rewards read the
+#                                transcripts in the CTC units whatever the choice (dump/tokens/<set>/ctc_text).
+#                                Token dirs of other units are not reused: stage 3 fails, naming them
+#   --bpe_vocab_size N           vocabulary of --text_token_type bpe (default 300)
 #   --judge_config FILE          CTC judge ASR config of stage 9 (default ${MAIN_ROOT}/conf/asr/<conf_size>.yaml)
 #   --judge_args "..."           more options for ttsrl.bin.train_asr (e.g. "--max_steps 500")
 #   --score_metrics "A,B"        stage 9 metrics of decoded models (default wer,cer,sim,f0v,nll,dnsmos;
@@ -105,6 +112,8 @@ pair_margin=0           # stage 6: minimum reward gap of best-vs-worst pairs
 reward_vs_judge_utts=40 # stage 9: dev utterances whose candidates are synthesized to correlate reward and judge (0: off)
 tokenizer_config=""     # stage 2: speech tokenizer config (empty: ${MAIN_ROOT}/conf/tokenizer/<conf_size>.yaml)
 tokenizer_args=""       # stage 2: extra options of ttsrl.bin.train_tokenizer
+text_token_type=char    # stages 3-8: the codec LM's text units: char (the tokenizer's CTC units), phn or bpe
+bpe_vocab_size=300      # stage 3: vocabulary of --text_token_type bpe
 judge_config=""         # stage 9: CTC judge ASR config (empty: ${MAIN_ROOT}/conf/asr/<conf_size>.yaml)
 judge_args=""           # stage 9: extra options of ttsrl.bin.train_asr
 lm_config=""            # stage 4: codec LM config (empty: ${MAIN_ROOT}/conf/lm/<conf_size>.yaml)
@@ -156,6 +165,14 @@ case ${lm_prompt} in
   false) no_lm_prompt=(--no_prompt) ;;  # for sample_lm, train_align and lm_kl
   *) echo "$0: --lm_prompt must be true or false, got '${lm_prompt}'" >&2; exit 1 ;;
 esac
+case ${text_token_type} in
+  char|phn|bpe) ;;
+  *) echo "$0: --text_token_type must be char, phn or bpe, got '${text_token_type}'" >&2; exit 1 ;;
+esac
+if [[ ! ${bpe_vocab_size} =~ ^[1-9][0-9]*$ ]]; then
+  echo "$0: --bpe_vocab_size must be a positive number, got '${bpe_vocab_size}'" >&2
+  exit 1
+fi
 align_set=${train_set}_align
 [ "${align_set_size}" -gt 0 ] || align_set=""
 sample_sets=${sample_sets:-${align_set} ${valid_set}}
@@ -182,6 +199,16 @@ if [ -z "${decode_models}" ]; then  # iterated methods: every iteration (<method
     decode_models+=" ${m}"
   done
 fi
+
+# check_text_units DIR: fails when the token dir DIR holds other text units than --text_token_type
+check_text_units() {
+  local f=$1/token_type
+  if [ -f "${f}" ] && [ "$(cat "${f}")" != "${text_token_type}" ]; then
+    echo "$0: $1 holds $(cat "${f}") text units, not --text_token_type ${text_token_type}:" \
+      "remove it (and the models trained on it) or use another --dumpdir" >&2
+    exit 1
+  fi
+}
 
 # codebook_size: the speech tokenizer's codebook (the speech vocabulary of the LM and the reward model)
 codebook_size() {
@@ -240,11 +267,26 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     --stats_files "${dumpdir}/feats/${train_set}/split${nj}"/*/stats.npz
 fi
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+  for dset in ${all_sets} ${align_set}; do check_text_units "${dumpdir}/tokens/${dset}"; done  # before any work
   if [ -n "${align_set}" ] && [ ! -f "${datadir}/${align_set}/.done" ]; then
     log "Stage 3: ${align_set_size} prompted texts of ${train_set} for alignment -> ${datadir}/${align_set}"
     python -m ttsrl.bin.make_prompted_subset --num_utts "${align_set_size}" "${datadir}/${train_set}" \
       "${datadir}/${align_set}"
     touch "${datadir}/${align_set}/.done"
+  fi
+  udir=${dumpdir}/tokens/text_units  # the LM's text units unless char (the tokenizer's CTC units)
+  text_units=(--text_token_type "${text_token_type}")
+  [ "${text_token_type}" = char ] || text_units+=(--text_token_list "${udir}/tokens.txt")
+  [ "${text_token_type}" = bpe ] && text_units+=(--bpemodel "${udir}/bpe.model")
+  if [ "${text_token_type}" != char ]; then
+    check_text_units "${udir}"
+    if [ ! -f "${udir}/.done" ]; then
+      log "Stage 3: ${text_token_type} units of ${datadir}/${train_set}/text -> ${udir}"
+      bpe=(); [ "${text_token_type}" = bpe ] && bpe=(--bpe_vocab_size "${bpe_vocab_size}")
+      python -m ttsrl.bin.tokenize_text --token_type "${text_token_type}" --input "${datadir}/${train_set}/text" \
+        --units_dir "${udir}" "${bpe[@]}"
+      touch "${udir}/.done"
+    fi
   fi
   for dset in ${all_sets} ${align_set}; do
     odir=${dumpdir}/tokens/${dset}
@@ -255,7 +297,7 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     ${cuda_cmd} --gpu "${ngpu}" "${odir}/log/tokenize.log" python -m ttsrl.bin.tokenize_speech \
       --tokenizer_dir "${expdir}/tokenizer" --data_dir "${datadir}/${dset}" --out_dir "${odir}" \
       --feats_scp "${dumpdir}/feats/${fset}/feats.scp" --ngpu "${ngpu}" --report_cer true \
-      --metrics_json "${expdir}/tokenizer/metrics.json" --primary_test_set "${test_sets%% *}"
+      --metrics_json "${expdir}/tokenizer/metrics.json" --primary_test_set "${test_sets%% *}" "${text_units[@]}"
     touch "${odir}/.done"
   done
   log "Stage 3: tokenizer metrics: $(tr -d '\n ' < "${expdir}/tokenizer/metrics.json")"
