@@ -55,6 +55,7 @@ setup(
             "ttsrl-compute-feats=ttsrl.bin.compute_feats:main",
             "ttsrl-train-lm=ttsrl.bin.train_lm:main",
             "ttsrl-sample-lm=ttsrl.bin.sample_lm:main",
+            "ttsrl-eval-samples=ttsrl.bin.eval_samples:main",
             "ttsrl-train-tokenizer=ttsrl.bin.train_tokenizer:main",
             "ttsrl-tokenize-speech=ttsrl.bin.tokenize_speech:main",
             "ttsrl-train-flow=ttsrl.bin.train_flow:main",
