@@ -44,7 +44,7 @@ from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
 from ttsrl.models.flow import FlowConfig, FlowMatching
 from ttsrl.models.speech_tokenizer import SpeechTokenizer, SpeechTokenizerConfig
 from ttsrl.text.tokenizer import build_token_list, write_token_list
-from ttsrl.train.config import build_dataclass, load_yaml, to_plain
+from ttsrl.utils.config import build_dataclass, load_yaml, to_plain
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

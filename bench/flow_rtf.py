@@ -47,7 +47,7 @@ def build_flow(args):
     from ttsrl.models.flow import FlowConfig, FlowMatching
 
     if args.flow:
-        from ttsrl.tasks.flow import load_flow
+        from ttsrl.models.flow import load_flow
 
         return load_flow(args.flow)
     import yaml
@@ -64,7 +64,7 @@ def main(argv=None):
     from ttsrl.models.vocoder import GriffinLim
 
     flow = build_flow(args)
-    cfg = flow.cfg
+    cfg = flow.config
     frames_per_s = 100  # hop 160 at 16 kHz
     tok_per_s = frames_per_s / cfg.token_frames
     L, P = int(args.seconds * tok_per_s), int(args.prompt_seconds * tok_per_s)

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from ttsrl.tasks.base import get_parser
-from ttsrl.train.config import dataclass_from_args, parse_with_config
 from ttsrl.train.trainer import TrainerConfig
+from ttsrl.utils.config import dataclass_from_args, parse_with_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,8 +32,8 @@ def build_lm(conf, tmp_path):
         "--config", str(conf), "--exp_dir", str(tmp_path), "--train_dir", str(train), "--valid_dir", "x",
         "--token_list", str(tokens), "--speech_vocab_size", "1000"])
     dataclass_from_args(TrainerConfig, args)
-    model = LMTask.build_model(args)
-    assert model.cfg.position == "learned" or model.cfg.speech_pos_rate == 0.6
+    model = LMTask().build_model(args)
+    assert model.config.position == "learned" or model.config.speech_pos_rate == 0.6
     return model
 
 
@@ -50,7 +50,7 @@ def build_flow(conf, tmp_path):
         "--config", str(conf), "--exp_dir", str(tmp_path), "--train_dir", "x", "--valid_dir", "x",
         "--train_feats", str(tmp_path / "feats.scp"), "--valid_feats", "x", "--speech_vocab_size", "1000"])
     dataclass_from_args(TrainerConfig, args)
-    return FlowTask.build_model(args)
+    return FlowTask().build_model(args)
 
 
 def build_vocoder(conf, tmp_path):
@@ -59,7 +59,7 @@ def build_vocoder(conf, tmp_path):
     args = parse_with_config(get_parser(VocoderTask), [
         "--config", str(conf), "--exp_dir", str(tmp_path), "--train_data", "x", "--valid_data", "x"])
     dataclass_from_args(TrainerConfig, args)
-    return VocoderTask.build_model(args)
+    return VocoderTask().build_model(args)
 
 
 def build_asr(conf, tmp_path):
@@ -77,7 +77,7 @@ def build_asr(conf, tmp_path):
         "--config", str(conf), "--exp_dir", str(tmp_path), "--train_data_dir", str(tmp_path / "data"),
         "--valid_data_dir", "x", "--stats_files", str(tmp_path / "stats.npz")])
     dataclass_from_args(TrainerConfig, args)
-    return ASRTask.build_model(args)
+    return ASRTask().build_model(args)
 
 
 def build_tokenizer(conf, tmp_path, vocab_size=30):
@@ -112,16 +112,17 @@ def build_reward(conf, tmp_path):
             args.tokenizer_dir = tmp_path / "tokenizer"
             args.tokenizer_dir.mkdir()
             save(tok, tok.config, args.tokenizer_dir / "model.pt", token_type="char")
-            return RewardTask.build_model(args)
-    return RewardTask.build_model(args)
+            return RewardTask().build_model(args)
+    return RewardTask().build_model(args)
 
 
 def build_align(conf, tmp_path):
     """The policy built from a tiny init LM with the config's model_conf overrides (coh adds tags)."""
     from dataclasses import asdict
 
-    from ttsrl.align.trainer import AlignTask, build_policy
+    from ttsrl.align.trainer import build_policy
     from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
+    from ttsrl.tasks.align import AlignTask
 
     init = tmp_path / "lm.pt"
     with torch.device("cpu"):

@@ -10,7 +10,7 @@ from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
 from ttsrl.models.flow import FlowConfig, FlowMatching
 from ttsrl.models.speech_tokenizer import SpeechTokenizer, SpeechTokenizerConfig
 from ttsrl.text.tokenizer import write_token_list
-from ttsrl.train.config import to_plain
+from ttsrl.utils.config import to_plain
 
 LETTERS = list("abcdefghijklmnopqrstuvwxy")  # no "z": a text with z has an unknown symbol
 

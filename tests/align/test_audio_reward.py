@@ -15,7 +15,7 @@ from ttsrl.data.datadir import DataDir, write_kv
 from ttsrl.models.asr import CTCASR, CTCASRConfig
 from ttsrl.sample.synthesize import FlowOptions, TTSPipeline, UttError
 from ttsrl.text.tokenizer import build_token_list
-from ttsrl.train.config import to_plain
+from ttsrl.utils.config import to_plain
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ from ttsrl.align.ref_cache import load_or_compute_ref_logps
 from ttsrl.data.arrays import write_ark_scp
 from ttsrl.data.datadir import DataDirError, write_kv
 from ttsrl.losses.preference import sequence_logprobs
-from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
-from ttsrl.tasks.lm import load_codec_lm
+from ttsrl.models.codec_lm import CodecLM, CodecLMConfig, load_codec_lm
 
 
 def make_data(root, n=6, seed=0):

@@ -14,8 +14,8 @@ from ttsrl.data.datadir import DataDirError, write_kv
 from ttsrl.data.mel_dataset import TokenMelDataset, WavSegmentDataset, collate_token_mel, collate_wavs
 from ttsrl.data.toy import make_toy_data_dir
 from ttsrl.feats.stats import FeatStats
-from ttsrl.tasks.flow import load_flow
-from ttsrl.tasks.vocoder import load_vocoder
+from ttsrl.models.flow import load_flow
+from ttsrl.models.vocoder import load_vocos
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 COMMON = ["--max_epochs", "0", "--progress", "false", "--tensorboard", "false", "--log_interval", "2"]
@@ -85,7 +85,7 @@ def test_train_flow(tmp_path, spk_dim):
     metrics = json.loads((exp / "metrics.json").read_text())
     assert {"dev_loss", "dev_mel_l1", "dev_mcd"} <= set(metrics) and np.isfinite(metrics["dev_mel_l1"])
     model = load_flow(str(exp / "model.pt"))
-    assert model.cfg.vocab_size == 12 and model.cfg.spk_embed_dim == spk_dim
+    assert model.config.vocab_size == 12 and model.config.spk_embed_dim == spk_dim
     mean = np.load(tr_feat / "stats.npz")["mean"]
     assert np.allclose(model.mvn.mean.numpy(), mean, atol=1e-5)  # stats travel with the model
     spk = torch.randn(1, spk_dim) if spk_dim else None
@@ -101,7 +101,7 @@ def test_train_vocoder(tmp_path):
                         "--exp_dir", str(exp), "--max_steps", "4", *COMMON])
     metrics = json.loads((exp / "metrics.json").read_text())
     assert metrics["eval_utts"] == 2 and np.isfinite(metrics["dev_mel_l1"]) and "dev_mel_l1_griffin_lim" in metrics
-    model = load_vocoder(str(exp / "model.pt"))
+    model = load_vocos(str(exp / "model.pt"))
     wav, lens = model.mel_to_wav(torch.randn(1, 80, 10))
     assert wav.shape == (1, 9 * 160)
 

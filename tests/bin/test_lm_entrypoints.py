@@ -9,7 +9,8 @@ import pytest
 from ttsrl.bin import sample_lm, train_lm
 from ttsrl.data.arrays import read_scp, write_ark_scp
 from ttsrl.data.datadir import read_kv, write_kv
-from ttsrl.tasks.lm import load_codec_lm
+from ttsrl.models.codec_lm import load_codec_lm
+from ttsrl.score.lm_kl import lm_kl as lm_kl_of
 from ttsrl.text.tokenizer import write_token_list
 
 
@@ -49,7 +50,7 @@ def test_train_lm_writes_model_and_metrics(lm_dir):
     assert 0.0 <= metrics["dev_token_acc"] <= 1.0 and metrics["dev_tokens"] > 0
     assert metrics["dev_token_acc"] > 0.2  # the toy mapping is learnable; chance is 1/21
     model = load_codec_lm(str(exp / "model.pt"))
-    assert model.cfg.text_vocab_size == 10 and model.cfg.speech_vocab_size == 20
+    assert model.config.text_vocab_size == 10 and model.config.speech_vocab_size == 20
 
 
 def test_sample_lm_with_prompts_and_jobs(lm_dir):
@@ -75,7 +76,7 @@ def test_sample_lm_with_prompts_and_jobs(lm_dir):
 
 def test_train_lm_keeps_its_text_units(tmp_path):
     """The exp dir gets the training dir's tokens.txt and token_type; the config records text_token_type."""
-    from ttsrl.train.trainer import load_checkpoint
+    from ttsrl.utils.checkpoint import load_checkpoint
 
     tokens = ["<blank>", "<unk>"] + [f"p{i}" for i in range(2, 9)] + ["<sos/eos>"]
     dirs = [make_token_dir(tmp_path / "train", n=8), make_token_dir(tmp_path / "dev", n=3, seed=1)]
@@ -90,7 +91,7 @@ def test_train_lm_keeps_its_text_units(tmp_path):
     assert (exp / "tokens.txt").read_text() == (dirs[0] / "tokens.txt").read_text()
     assert (exp / "token_type").read_text() == "phn\n"
     assert load_checkpoint(str(exp / "model.pt"))["config"]["text_token_type"] == "phn"
-    assert load_codec_lm(str(exp / "model.pt")).cfg.text_vocab_size == len(tokens)
+    assert load_codec_lm(str(exp / "model.pt")).config.text_vocab_size == len(tokens)
     with pytest.raises(ValueError, match="in phn units"):
         train_lm.main([*common, "--exp_dir", str(tmp_path / "a"), "--text_token_type", "bpe"])
     other = tmp_path / "other.txt"
@@ -109,11 +110,11 @@ def test_lm_kl_is_zero_for_the_same_model_and_positive_otherwise(lm_dir, tmp_pat
 
     from ttsrl.bin import lm_kl
     from ttsrl.score.results import load_results
-    from ttsrl.train.trainer import load_checkpoint
+    from ttsrl.utils.checkpoint import load_checkpoint
 
     exp, tmp = lm_dir
     test = make_token_dir(tmp / "kl_test", n=5, seed=3, prompts=True)
-    same = lm_kl.lm_kl(load_codec_lm(str(exp / "model.pt")), load_codec_lm(str(exp / "model.pt")), str(test))
+    same = lm_kl_of(load_codec_lm(str(exp / "model.pt")), load_codec_lm(str(exp / "model.pt")), str(test))
     assert abs(same["kl"]) < 1e-6 and same["n_utts"] == 5
     # the prompt is not scored: 5 utterances, each its speech tokens + <eos>
     speech = read_scp(str(test / "speech.scp"))
@@ -170,5 +171,29 @@ def test_rope_lm_measures_its_position_rate(lm_dir, tmp_path):
                    "--model_conf", "{d_model: 32, n_layers: 2, n_heads: 2, d_ff: 64, dropout: 0.0, max_len: 64, "
                                    "position: rope}"])
     model = load_codec_lm(str(out / "model.pt"))
-    assert model.cfg.position == "rope" and model.cfg.speech_pos_rate == 0.5  # two codes per text token
+    assert model.config.position == "rope" and model.config.speech_pos_rate == 0.5  # two codes per text token
     assert json.loads((out / "metrics.json").read_text())["dev_token_acc"] > 0.2
+
+
+def test_lm_prompt_false_reads_the_text_alone(lm_dir):
+    """--lm_prompt false means the same in sample_lm and lm_kl: the LM reads the set as if it had no prompts."""
+    import shutil
+
+    exp, tmp = lm_dir
+    prompted = make_token_dir(tmp / "prompted", n=4, seed=3, prompts=True)
+    plain = tmp / "plain"
+    shutil.copytree(prompted, plain)
+    for name in ("prompt_text", "prompt_speech.scp", "prompt_speech.ark"):
+        (plain / name).unlink()
+    outs = {}
+    for name, token_dir, extra in (("off", prompted, ["--lm_prompt", "false"]), ("plain", plain, []),
+                                   ("on", prompted, [])):
+        outs[name] = tmp / f"samples_{name}"
+        sample_lm.main(["--lm", str(exp / "model.pt"), "--token_dir", str(token_dir), "--out_dir", str(outs[name]),
+                        "--num_candidates", "2", "--top_k", "5", "--max_len_ratio", "4", *extra])
+    off, plain_s, on = (read_scp(str(outs[n] / "tokens.scp")) for n in ("off", "plain", "on"))
+    assert all(np.array_equal(off[k], plain_s[k]) for k in plain_s.keys())
+    assert read_kv(outs["off"] / "logprobs") == read_kv(outs["plain"] / "logprobs") != read_kv(outs["on"] / "logprobs")
+    lm = load_codec_lm(str(exp / "model.pt"))
+    assert lm_kl_of(lm, lm, str(prompted), lm_prompt=False)["kl_tokens"] == lm_kl_of(lm, lm, str(plain))["kl_tokens"]
+    assert lm_kl_of(lm, lm, str(prompted))["kl_tokens"] == lm_kl_of(lm, lm, str(plain))["kl_tokens"]  # prompts masked

@@ -15,7 +15,7 @@ from ttsrl.data.datadir import read_kv
 from ttsrl.data.toy import make_toy_data_dir
 from ttsrl.feats.dump import dump_data_dir_feats
 from ttsrl.models.speech_tokenizer import SPEECH_TOKENIZERS, SpeechTokenizer, load_ctc_tokenizer
-from ttsrl.train.config import parse_with_config
+from ttsrl.utils.config import parse_with_config
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFS = sorted((ROOT / "conf" / "tokenizer").glob("*.yaml"))

@@ -12,10 +12,9 @@ import torch
 from ttsrl.bin import sample_lm, train_align
 from ttsrl.data.arrays import write_ark_scp
 from ttsrl.data.datadir import read_kv, write_kv
-from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
+from ttsrl.models.codec_lm import CodecLM, CodecLMConfig, load_codec_lm
 from ttsrl.models.reward import MultiTaskReward, MultiTaskRewardConfig
-from ttsrl.tasks.lm import load_codec_lm
-from ttsrl.train.trainer import load_checkpoint
+from ttsrl.utils.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = str(ROOT / "conf" / "align" / "tiny.yaml")
@@ -93,8 +92,8 @@ def test_method_trains_and_writes_a_loadable_model(data, tmp_path, name):
     summary = train_align.main(args_for(data, exp, method, *extra))
     assert summary["step"] == 4
     model = load_codec_lm(str(exp / "model.pt"))
-    assert model.cfg.num_tags == (2 if method == "coh" else 0)
-    assert model.cfg.dropout == 0.0  # tiny.yaml's model_conf override is part of the saved config
+    assert model.config.num_tags == (2 if method == "coh" else 0)
+    assert model.config.dropout == 0.0  # tiny.yaml's model_conf override is part of the saved config
     metrics = json.loads((exp / "metrics.json").read_text())
     assert metrics["method"] == method and metrics["train_seconds"] > 0 and metrics["steps"] == 4
     assert np.isfinite(metrics["val_loss"])
@@ -114,7 +113,9 @@ def test_policy_starts_at_the_reference(data, tmp_path):
     from ttsrl.align.trainer import AlignLoss, AlignOptions, build_policy, load_reference
 
     policy = build_policy(str(data["lm"]), "dpo", {"dropout": 0.0}).eval()
-    loss_fn = AlignLoss(AlignOptions(method="dpo", beta=0.1), reference=load_reference(str(data["lm"]), "cpu"))
+    opts = AlignOptions(method="dpo", init_lm=str(data["lm"]), token_dir=str(data["dev_tok"]),
+                        pairs=str(data["dev_pairs"]), beta=0.1)
+    loss_fn = AlignLoss(opts, reference=load_reference(str(data["lm"]), "cpu"))
     ds = PairDataset(str(data["dev_tok"]), str(data["dev_pairs"]), with_prompt=True, need_rejected=True)
     with torch.no_grad():
         loss, stats = loss_fn(policy, collate_pairs([ds[i] for i in range(len(ds))]))
@@ -127,12 +128,12 @@ def test_coh_policy_adds_a_tag_embedding_to_the_base_weights(data):
 
     base = load_checkpoint(data["lm"])["model"]
     policy = build_policy(str(data["lm"]), "coh", {"dropout": 0.0})
-    assert policy.cfg.num_tags == 2 and policy.tag_emb.weight.shape == (2, 16)
+    assert policy.config.num_tags == 2 and policy.tag_emb.weight.shape == (2, 16)
     for k, v in base.items():
         torch.testing.assert_close(policy.state_dict()[k], v, msg=k)
     # a rerun from the run's resolved config (model_conf already has num_tags=2) builds the same policy
-    again = build_policy(str(data["lm"]), "coh", asdict(policy.cfg))
-    assert again.cfg == policy.cfg
+    again = build_policy(str(data["lm"]), "coh", asdict(policy.config))
+    assert again.config == policy.config
     with pytest.raises(ValueError, match="unknown keys"):
         build_policy(str(data["lm"]), "dpo", {"n_layer": 3})
     with pytest.raises(ValueError, match="weights do not fit"):
@@ -143,7 +144,7 @@ def test_diffro_from_chosen_tokens_with_a_targets_file(data, tmp_path):
     exp = tmp_path / "diffro_chosen"
     train_align.main(args_for(data, exp, "diffro", "--reward_model", str(data["reward"]), "--diffro_source", "chosen",
                               "--targets_file", str(data["root"] / "train.utt2emo"), "--max_steps", "2"))
-    assert load_codec_lm(str(exp / "model.pt")).cfg.num_tags == 0
+    assert load_codec_lm(str(exp / "model.pt")).config.num_tags == 0
 
 
 def test_diffro_without_pairs_uses_the_token_dirs_tokens(data, tmp_path):
@@ -178,8 +179,6 @@ def with_lm_units(data, tmp_path):
 
 
 def test_diffro_rewards_the_ctc_text_and_the_lm_reads_its_units(data, tmp_path, monkeypatch):
-    from argparse import Namespace
-
     import ttsrl.align.rewards
     from ttsrl.align.data import PairDataset, collate_pairs
     from ttsrl.align.trainer import build_reward_fn
@@ -199,9 +198,8 @@ def test_diffro_rewards_the_ctc_text_and_the_lm_reads_its_units(data, tmp_path, 
             return super().score(tokens, lens, text, text_lens, targets, utts)
 
     monkeypatch.setattr(ttsrl.align.rewards, "TokenReward", Recorder)
-    args = Namespace(reward_model=str(data["reward"]), target_emotion=None, targets_file=None, reward_weights={})
     soft = torch.nn.functional.one_hot(batch["chosen"], V).float()
-    build_reward_fn(args, "cpu")(soft, batch["chosen_lens"], batch)
+    build_reward_fn(str(data["reward"]), "cpu")(soft, batch["chosen_lens"], batch)
     assert seen["text"] is batch["reward_text"] and seen["text_lens"] is batch["reward_text_lens"]
 
 
@@ -269,3 +267,21 @@ def test_failures_exit_nonzero(data, tmp_path):
 
 def test_help():
     assert subprocess.run([sys.executable, "-m", "ttsrl.bin.train_align", "--help"], capture_output=True).returncode == 0
+
+
+def test_align_options_are_checked_when_built(data):
+    """One dataclass holds every option with one default; its errors come before any work."""
+    from ttsrl.align.trainer import AlignOptions
+    from ttsrl.utils.config import ConfigError
+
+    base = {"init_lm": str(data["lm"]), "token_dir": str(data["train_tok"]), "pairs": str(data["train_pairs"])}
+    opts = AlignOptions(method="diffro", reward_model="r", sample_top_k=7, **base)
+    assert opts.sampling.top_k == 7 and opts.lm_prompt and opts.beta == 0.1
+    with pytest.raises(ValueError, match="label_smoothing"):
+        AlignOptions(method="dpo", label_smoothing=0.1, **base)
+    with pytest.raises(ConfigError, match="needs --pairs"):
+        AlignOptions(method="raft", **{**base, "pairs": None})
+    with pytest.raises(ConfigError, match="ref_mode"):
+        AlignOptions(method="dpo", ref_mode="both", **base)
+    with pytest.raises(ConfigError, match="not both"):
+        AlignOptions(method="diffro", reward_model="r", target_emotion="happy", targets_file="t", **base)

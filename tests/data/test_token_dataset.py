@@ -76,8 +76,8 @@ def test_prompted_items_pair_utterances_of_a_speaker(tmp_path):
     ds = PromptedTokenDataset(base, spk, prompt_prob=1.0)
     assert ds.partner == {"s1-a": "s1-b", "s1-b": "s1-a"}  # s2 and s3 have no second utterance
     a = ds[0]
-    assert a["text"].tolist() == [5, 3, 4] and a["speech"].tolist() == [3, 4, 5, 1, 2] and a["prompt_lens"] == 3
-    assert ds[2]["prompt_lens"] == 0 and ds[2]["text"].tolist() == [6, 7, 8]
+    assert a["text"].tolist() == [5, 3, 4] and a["speech"].tolist() == [3, 4, 5, 1, 2] and len(a["prompt"]) == 3
+    assert len(ds[2]["prompt"]) == 0 and ds[2]["text"].tolist() == [6, 7, 8]
     assert ds.lengths.tolist() == [len(ds[i]["text"]) + len(ds[i]["speech"]) + 2 for i in range(4)]
     batch = collate_tokens([ds[0], ds[2]])
     assert batch["prompt_lens"].tolist() == [3, 0] and batch["speech_lens"].tolist() == [5, 1]
@@ -90,4 +90,22 @@ def test_prompted_items_pair_utterances_of_a_speaker(tmp_path):
     write_ark_scp(tmp_path / "prompt_speech.ark", tmp_path / "prompt_speech.scp",
                   [(u, np.array([8, 8], dtype=np.int32)) for u in sorted(text)])
     own = PromptedTokenDataset(TokenDataset(str(tmp_path), with_prompt=True))
-    assert own[3]["speech"].tolist() == [8, 8, 9, 9] and own[3]["prompt_lens"] == 2
+    assert own[3]["speech"].tolist() == [8, 8, 9, 9] and len(own[3]["prompt"]) == 2
+
+
+def test_lm_input_lays_out_prompt_and_utterance():
+    """The one layout of the codec LM's input: [prompt text + text | prompt speech + speech]."""
+    from ttsrl.data.token_dataset import lm_input, lm_speech
+
+    t, pt, ps, s = torch.tensor([5, 6]), torch.tensor([2, 3, 4]), torch.tensor([7, 8]), torch.tensor([1, 9, 9])
+    row = lm_input(t, pt, ps, s)
+    assert row["text"].tolist() == [2, 3, 4, 5, 6] and row["speech"].tolist() == [7, 8, 1, 9, 9]
+    assert row["prompt"].tolist() == [7, 8] and row["target_text_lens"] == 2
+    alone = lm_input(t)  # no prompt: the text alone, an empty prompt, no speech
+    assert alone["text"].tolist() == [5, 6] and alone["prompt"].numel() == 0 and "speech" not in alone
+    batch = collate_tokens([row, lm_input(t, speech=s)])
+    assert batch["text_lens"].tolist() == [5, 2] and batch["prompt_lens"].tolist() == [2, 0]
+    assert batch["speech_lens"].tolist() == [5, 3] and batch["target_text_lens"].tolist() == [2, 2]
+    assert "utts" not in batch
+    assert lm_speech(s, ps).tolist() == row["speech"].tolist() and lm_speech(s).tolist() == s.tolist()
+    assert lm_input([5, 6], [], None, [1])["text"].dtype == torch.long  # lists (synthesis) work too

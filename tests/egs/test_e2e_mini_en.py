@@ -79,7 +79,7 @@ def test_every_stage_wrote_its_outputs(recipe):
     # mini_en's --lm_prompt false: the LM never reads the prompt, the flow model still does
     for log in ("exp/base/samples/dev/log/sample.1.log", "exp/dpo/lm/log/train.log",
                 "exp/speechalign_iter2/samples/train_align/log/sample.1.log"):
-        assert "--no_prompt" in (recipe / log).read_text().splitlines()[0], log
+        assert "--lm_prompt false" in (recipe / log).read_text().splitlines()[0], log
     for job in (1, 2):  # stage 8 synthesizes in --decode_nj 2 jobs of one thread, merged into wav.scp
         log = (recipe / f"exp/base/decode/test/log/synthesize.{job}.log").read_text()
         assert "--lm_prompt false" in log and f"--job {job} --num_jobs 2 --num_threads 1" in log

@@ -98,7 +98,7 @@ def test_too_long_sequence_is_a_clear_error():
 def test_rope_puts_speech_on_the_text_scale():
     """Speech column j sits at text_start + rate * j, so a query scores highest against the key
     (same content) of the text column with the same coordinate."""
-    from ttsrl.models.codec_lm import apply_rope, rope_tables
+    from ttsrl.models.modules import apply_rope, rope_tables
 
     m = tiny(position="rope", speech_pos_rate=0.5)
     pos = torch.arange(11)[None]  # <sos>, 6 text, <task>, 3 speech
@@ -147,7 +147,24 @@ def test_text_position_head_is_added_by_the_task():
     m = tiny(ctc_weight=0.5)
     text, tl, sp, sl = batch()
     sp, sl = torch.cat([sp, sp], 1), sl * 2
-    loss, stats = LMTask.compute_loss(m, {"text": text, "text_lens": tl, "speech": sp, "speech_lens": sl})
+    loss, stats = LMTask().compute_loss(m, {"text": text, "text_lens": tl, "speech": sp, "speech_lens": sl})
     assert torch.allclose(loss, stats["ce"] + 0.5 * stats["ctc"]) and stats["ctc"] > 0
-    loss0, stats0 = LMTask.compute_loss(tiny(), {"text": text, "text_lens": tl, "speech": sp, "speech_lens": sl})
+    loss0, stats0 = LMTask().compute_loss(tiny(), {"text": text, "text_lens": tl, "speech": sp, "speech_lens": sl})
     assert "ctc" not in stats0 and torch.allclose(loss0, stats0["ce"])
+
+
+@POSITIONS
+def test_prefill_and_step_continue_the_teacher_forced_pass(position):
+    """The sampler's public API: prefill the prompt, then step token by token; the hidden states give the
+    same next-token logits as the teacher-forced pass, cached or not."""
+    m = tiny(**position)
+    text, tl, sp, sl = batch()
+    prompt, pl = sp[:, :2], torch.tensor([2, 2])  # the first two speech tokens are the prompt
+    ref = m(text, tl, sp, sl).logits  # column j predicts speech token j (j = 0: after <task>)
+    x, valid, n_prefix = m.embed_inputs(text, tl, prompt, pl)
+    cache = m.new_cache(2, x.shape[1] + 2, x.device, x.dtype)
+    h = m.prefill(x, valid, n_prefix, cache)
+    assert torch.allclose(m.head(h), ref[:, 2], atol=1e-5)
+    assert torch.allclose(m.head(m.prefill(x, valid, n_prefix)), ref[:, 2], atol=1e-5)  # without a cache
+    h = m.step(sp[:, 2], valid.sum(1), cache)
+    assert torch.allclose(m.head(h), ref[:, 3], atol=1e-5)

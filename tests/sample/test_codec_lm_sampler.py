@@ -69,8 +69,8 @@ def test_length_bounds():
 
 def test_finished_rows_leave_the_batch():
     m = tiny()
-    sizes, step = [], m.decode_step
-    m.decode_step = lambda tok, pos, cache: (sizes.append((tok.shape[0], cache.k.shape[1])), step(tok, pos, cache))[1]
+    sizes, step = [], m.step
+    m.step = lambda tok, pos, cache: (sizes.append((tok.shape[0], cache.k.shape[1])), step(tok, pos, cache))[1]
     out = run(m, max_len_ratio=4.0, min_len_ratio=4.0)  # <eos> forced at 16 for the first text's rows, 8 for the second's
     assert [len(t) for t in out.tokens] == [15, 15, 15, 7, 7, 7]
     assert sizes[0] == (6, 6) and sizes[-1] == (3, 3)  # the second text's three rows left the batch and the cache

@@ -76,7 +76,7 @@ def golden_resynth(models, tmp_path, d, utts, name, *extra) -> dict:
     out = tmp_path / name
     synthesize.main(["--data_dir", d, "--out_dir", str(out), "--tokenizer_dir", str(models / "tokenizer"),
                      "--flow", str(models / "flow.pt"), "--golden_tokens", str(scp), "--flow_n_steps", "2",
-                     "--ngpu", "0", "--no_prompt", *extra])
+                     "--ngpu", "0", "--use_prompts", "false", *extra])
     return read_kv(out / "wav.scp")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from toy_train import run_resume
 
-from ttsrl.train.trainer import load_checkpoint
+from ttsrl.utils.checkpoint import load_checkpoint
 
 TOY = str(Path(__file__).with_name("toy_train.py"))
 REPO = str(Path(__file__).resolve().parents[2])

@@ -13,17 +13,15 @@ import yaml
 from torch import nn
 from toy_train import ToyData, collate, plain_loss
 
-from ttsrl.train.config import ConfigError
 from ttsrl.train.trainer import (
     CHECKPOINT_KEYS,
     NonFiniteLossError,
     Trainer,
     TrainerConfig,
-    find_resume_checkpoint,
-    load_checkpoint,
-    load_model,
     lr_factor,
 )
+from ttsrl.utils.checkpoint import find_resume_checkpoint, load_checkpoint, load_model
+from ttsrl.utils.config import ConfigError
 
 QUIET = dict(progress=False, tensorboard=False)
 
@@ -223,7 +221,7 @@ def test_corrupt_newest_checkpoint_is_skipped_and_finished_run_does_nothing(tmp_
                for r in caplog.records)
     assert second.losses == pytest.approx(first.losses[3:], abs=1e-7)  # redid step 4 only, from step 3's state
     assert not list(ckpts.glob("*.tmp"))
-    assert find_resume_checkpoint(ckpts)[1]["step"] == 4
+    assert find_resume_checkpoint(ckpts, CHECKPOINT_KEYS)[1]["step"] == 4
 
     third = Recorder(linear(seed=2), data, None, lin_loss, cfg, tmp_path)
     assert third.train()["step"] == 4 and third.losses == []

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from ttsrl.data.datadir import DataDirError
-from ttsrl.data.token_dataset import TokenDataset, ctc_text_path, pad_1d, read_id_file
+from ttsrl.data.token_dataset import TokenDataset, ctc_text_path, lm_input, lm_speech, pad_1d, read_id_file
 
 logger = logging.getLogger(__name__)
 
@@ -146,22 +146,21 @@ class PairDataset(Dataset):
         rec = self.records[i]
         u = rec["utt"]
         text = torch.tensor(self.tokens.text[u], dtype=torch.long)
-        item = {"index": rec["_index"], "utt": u, "target_text": text,
+        ptext = pspeech = None
+        if self.with_prompt:
+            ptext = torch.tensor(self.tokens.prompt_text[u], dtype=torch.long)
+            pspeech = torch.from_numpy(np.asarray(self.tokens.prompt_speech[u], dtype=np.int64))
+        return {"index": rec["_index"], "utt": u, "target_text": text,
                 "reward_text": torch.tensor(self.reward_text[u], dtype=torch.long),
                 "chosen": torch.as_tensor(np.asarray(self._chosen(rec), dtype=np.int64)),
-                "rejected": None if rec.get("rejected") is None else torch.tensor(rec["rejected"], dtype=torch.long)}
-        if self.with_prompt:
-            item["text"] = torch.cat([torch.tensor(self.tokens.prompt_text[u], dtype=torch.long), text])
-            item["prompt"] = torch.from_numpy(np.asarray(self.tokens.prompt_speech[u], dtype=np.int64))
-        else:
-            item["text"] = text
-            item["prompt"] = torch.zeros(0, dtype=torch.long)
-        return item
+                "rejected": None if rec.get("rejected") is None else torch.tensor(rec["rejected"], dtype=torch.long),
+                **lm_input(text, ptext, pspeech)}  # text: prompt text + text; prompt: the prompt's speech
 
 
 def speech_rows(prompts: Sequence[torch.Tensor], seqs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """``prompt + seq`` per row, right-padded: (B, Ts) and lengths (B,)."""
-    return pad_1d([torch.cat([p, s.to(p.dtype)]) for p, s in zip(prompts, seqs, strict=True)])
+    """``prompt + seq`` per row (the LM's speech region, :func:`ttsrl.data.token_dataset.lm_speech`),
+    right-padded: (B, Ts) and lengths (B,)."""
+    return pad_1d([lm_speech(s, p) for p, s in zip(prompts, seqs, strict=True)])
 
 
 def collate_pairs(items: list[dict]) -> dict:
@@ -213,7 +212,7 @@ def forward_rows(model, batch: dict, rows: Sequence[str] = ("chosen",), tags: to
     text_lens = batch["text_lens"].repeat(n)
     prompt_lens = batch["prompt_lens"].repeat(n)
     core = model.module if hasattr(model, "module") else model
-    if tags is None and core.cfg.num_tags > 0:
+    if tags is None and core.config.num_tags > 0:
         tags = torch.zeros(text.shape[0], dtype=torch.long, device=text.device)
     out = model(text, text_lens, speech_ids, speech_lens, prompt_lens=prompt_lens, tags=tags)
     logp = out.logits.float().log_softmax(-1).gather(-1, out.target[..., None]).squeeze(-1)

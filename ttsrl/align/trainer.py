@@ -1,8 +1,10 @@
 """Aligning the codec LM to preferences and rewards: DPO, SpeechAlign, RAFT / best-of-N, CoH, DiffRO.
 
 The policy starts from a trained LM (``--init_lm``), which is also the frozen reference;
-the shared :class:`ttsrl.train.trainer.Trainer` runs the loop (checkpoints, exact resume,
-validation, ``best.pt`` by ``--best_metric``, ``model.pt``). Methods:
+:class:`AlignLoss` is the Trainer's loss of every method, :class:`AlignOptions` the options
+(one default each) and ``ttsrl.tasks.align.AlignTask`` the training task that runs them with
+the shared :class:`ttsrl.train.trainer.Trainer` (checkpoints, exact resume, validation,
+``best.pt`` by ``--best_metric``, ``model.pt``). Methods:
 
 ===========  =============================================================================
 dpo          preference loss (``--loss_type`` sigmoid/cdpo/robust/ipo/hinge, ``--beta``,
@@ -33,98 +35,114 @@ files (``tokens.txt``, ``token_type``, ``bpe.model``) of ``--init_lm``'s folder,
 ``--token_dir`` for an LM saved without them, so that it synthesizes with the right units; an
 ``--init_lm`` whose units differ from the token dir's is an error.
 
-Usage::
+Usage (``ttsrl.bin.train_align`` runs it all)::
 
-    python -m ttsrl.bin.train_align --config conf/align/dpo.yaml --method dpo \\
-        --init_lm exp/base/lm/model.pt --pairs exp/base/pairs/train/pairs.jsonl \\
-        --token_dir dump/tokens/train --valid_pairs exp/base/pairs/dev/pairs.jsonl \\
-        --valid_token_dir dump/tokens/dev --exp_dir exp/dpo/lm
+    opts = AlignOptions(method="dpo", init_lm="exp/base/lm/model.pt", token_dir="dump/tokens/train",
+                        pairs="exp/base/pairs/train/pairs.jsonl", beta=0.1)
+    policy = build_policy(opts.init_lm, opts.method, {"dropout": 0.0})
+    loss_fn = AlignLoss(opts, reference=load_reference(opts.init_lm, "cpu"))
+    loss, stats = loss_fn(policy, collate_pairs([pair_dataset[i] for i in range(8)]))   # the Trainer's loss
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import logging
 import os
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
-from ttsrl.align.data import PairDataset, collate_pairs, forward_rows, speech_rows
-from ttsrl.align.ref_cache import RefLogps, load_or_compute_ref_logps
-from ttsrl.data.token_dataset import has_prompts
+from ttsrl.align.data import forward_rows, speech_rows
+from ttsrl.align.ref_cache import RefLogps
 from ttsrl.losses.diffro import diffro_loss, masked_token_mean, token_kl
-from ttsrl.losses.preference import LOSS_TYPES, preference_loss, sequence_logprobs, sft_loss
-from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
+from ttsrl.losses.preference import (
+    LOSS_TYPES,
+    check_preference_options,
+    preference_loss,
+    sequence_logprobs,
+    sft_loss,
+)
+from ttsrl.models.codec_lm import CodecLM, CodecLMConfig, load_codec_lm
 from ttsrl.sample.sampler import TAGS, SamplingConfig, sample
-from ttsrl.tasks.base import Task, get_parser, setup_training, write_metrics
-from ttsrl.train import distributed as du
-from ttsrl.train.config import ConfigError, NestedDictAction, parse_with_config, str2bool
-from ttsrl.train.sampler import build_loader
-from ttsrl.train.trainer import Trainer, load_checkpoint, unwrap_model
+from ttsrl.train.trainer import unwrap_model
+from ttsrl.utils.checkpoint import load_checkpoint
+from ttsrl.utils.config import ConfigError, option
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["METHODS", "AlignLoss", "AlignOptions", "AlignTask", "build_policy", "carry_text_units", "run_align"]
+__all__ = ["METHODS", "AlignLoss", "AlignOptions", "build_policy", "build_reward_fn", "carry_text_units",
+           "load_reference"]
 
 METHODS = ("dpo", "speechalign", "raft", "bon", "coh", "diffro")
 PREFERENCE_METHODS = ("dpo", "speechalign")
 
 
-class AlignTask(Task):
-    """The options of ``ttsrl.bin.train_align`` (:func:`run_align` runs them: unlike
-    :func:`ttsrl.tasks.base.run_task` the loss needs the reference, its caches and the reward model)."""
+# --------------------------------------------------------------------------- options
+@dataclasses.dataclass
+class AlignOptions:
+    """The options of an alignment run (``ttsrl.bin.train_align`` exposes each as ``--<name>``)."""
 
-    description = "Align a trained codec LM to preference pairs or a reward model (DPO, RAFT, CoH, DiffRO)."
+    method: str = option(help="alignment method (see ttsrl.align.trainer)", choices=METHODS)
+    init_lm: str = option(help="model.pt of the trained LM: the policy's start and the reference")
+    token_dir: str = option(help="token dir of the pairs' set (text, prompts)")
+    pairs: str | None = option(None, "pairs.jsonl of ttsrl.bin.make_pairs (optional for diffro: without it every "
+                                     "utterance of --token_dir is used with its ground-truth tokens)")
+    valid_pairs: str | None = option(None, "pairs.jsonl for validation and early stopping")
+    valid_token_dir: str | None = option(None, "token dir of the validation pairs")
+    lm_prompt: bool = option(True, "the LM reads the token dirs' zero-shot prompts (prompt text + text, prompt "
+                                   "speech + speech) where they have them, as in sampling; false: the text alone")
+    # reference
+    ref_mode: str = option("cache", "cache: the reference's log-probs computed once per pair file (dpo, "
+                                    "speechalign); model: the frozen reference runs in every step",
+                           choices=("cache", "model"))
+    ref_cache: str | None = option(None, "reference cache of the training pairs (default: <exp_dir>/ref_logps.pt; "
+                                         "the validation pairs' is <exp_dir>/ref_logps_valid.pt)")
+    valid_kl: bool = option(True, "validation computes kl and reward_acc with the reference model (kept in memory)")
+    # preference loss (dpo, speechalign)
+    loss_type: str = option("sigmoid", "see ttsrl.losses.preference", choices=LOSS_TYPES)
+    beta: float = option(0.1, "inverse temperature of the implicit reward")
+    label_smoothing: float = option(0.0, "cdpo/robust: assumed label-flip rate")
+    average: bool = option(False, "length-normalized sequence log-probs (mean over tokens) instead of sums")
+    sft_weight: float = option(0.0, "weight of the chosen tokens' CE added to the loss")
+    # diffro
+    reward_model: str | None = option(None, "the reward model (ttsrl.bin.train_reward's folder or model.pt)")
+    reward_weights: dict[str, float] = option({}, "reward components and weights, e.g. 'text=1.0' 'emotion=0.5' "
+                                                  "(ttsrl.align.rewards; default: text 1, and emotion 1 when an "
+                                                  "emotion target is given)")
+    target_emotion: str | None = option(None, "one target emotion (a name the reward model knows)")
+    targets_file: str | None = option(None, "per-utterance target emotions: '<utt> <emotion>' lines")
+    tau: float = option(1.0, "Gumbel-Softmax temperature")
+    kl_weight: float = option(0.1, "weight of the token-average KL to the reference")
+    diffro_source: str = option("sample", "teacher-forced sequences: sampled from the policy every step, or the "
+                                          "pairs' chosen ones", choices=("sample", "chosen"))
+    sample_temperature: float = option(1.0, "diffro sampling temperature")
+    sample_top_k: int = option(0, "diffro sampling top-k (0: off)")
+    sample_top_p: float = option(1.0, "diffro sampling top-p (1: off)")
+    sample_max_len_ratio: float = option(6.0, "diffro sampling: at most this many speech tokens per text token")
+    sample_min_len_ratio: float = option(0.5, "diffro sampling: no <eos> before this many speech tokens per text token")
 
-    @classmethod
-    def add_task_args(cls, p: argparse.ArgumentParser) -> None:
-        g = p.add_argument_group("alignment")
-        g.add_argument("--method", required=True, choices=METHODS, help="alignment method (see ttsrl.align.trainer)")
-        g.add_argument("--init_lm", required=True, help="model.pt of the trained LM: the policy's start and the reference")
-        g.add_argument("--pairs", default=None, help="pairs.jsonl of ttsrl.bin.make_pairs (optional for diffro: "
-                       "without it every utterance of --token_dir is used with its ground-truth tokens)")
-        g.add_argument("--token_dir", required=True, help="token dir of the pairs' set (text, prompts)")
-        g.add_argument("--valid_pairs", default=None, help="pairs.jsonl for validation and early stopping")
-        g.add_argument("--valid_token_dir", default=None, help="token dir of the validation pairs")
-        g.add_argument("--no_prompt", action="store_true",
-                       help="ignore the token dirs' zero-shot prompts (default: used when present, as in sampling)")
-        g = p.add_argument_group("reference")
-        g.add_argument("--ref_mode", default="cache", choices=("cache", "model"),
-                       help="cache: the reference's log-probs computed once per pair file (dpo, speechalign); "
-                       "model: the frozen reference runs in every step")
-        g.add_argument("--ref_cache", default=None, help="reference cache of the training pairs "
-                       "(default: <exp_dir>/ref_logps.pt; the validation pairs' is <exp_dir>/ref_logps_valid.pt)")
-        g.add_argument("--valid_kl", type=str2bool, default=True,
-                       help="validation computes kl and reward_acc with the reference model (kept in memory)")
-        g = p.add_argument_group("preference loss (dpo, speechalign)")
-        g.add_argument("--loss_type", default="sigmoid", choices=LOSS_TYPES, help="see ttsrl.losses.preference")
-        g.add_argument("--beta", type=float, default=0.1, help="inverse temperature of the implicit reward")
-        g.add_argument("--label_smoothing", type=float, default=0.0, help="cdpo/robust: assumed label-flip rate")
-        g.add_argument("--average", type=str2bool, default=False,
-                       help="length-normalized sequence log-probs (mean over tokens) instead of sums")
-        g.add_argument("--sft_weight", type=float, default=0.0, help="weight of the chosen tokens' CE added to the loss")
-        g = p.add_argument_group("diffro")
-        g.add_argument("--reward_model", default=None, help="the reward model (ttsrl.bin.train_reward's folder or model.pt)")
-        g.add_argument("--reward_weights", action=NestedDictAction, default={},
-                       help="reward components and weights, e.g. 'text=1.0' 'emotion=0.5' (ttsrl.align.rewards; "
-                       "default: text 1, and emotion 1 when an emotion target is given)")
-        g.add_argument("--target_emotion", default=None, help="one target emotion (a name the reward model knows)")
-        g.add_argument("--targets_file", default=None, help="per-utterance target emotions: '<utt> <emotion>' lines")
-        g.add_argument("--tau", type=float, default=1.0, help="Gumbel-Softmax temperature")
-        g.add_argument("--kl_weight", type=float, default=0.1, help="weight of the token-average KL to the reference")
-        g.add_argument("--diffro_source", default="sample", choices=("sample", "chosen"),
-                       help="teacher-forced sequences: sampled from the policy every step, or the pairs' chosen ones")
-        g.add_argument("--sample_temperature", type=float, default=1.0, help="diffro sampling temperature")
-        g.add_argument("--sample_top_k", type=int, default=0, help="diffro sampling top-k (0: off)")
-        g.add_argument("--sample_top_p", type=float, default=1.0, help="diffro sampling top-p (1: off)")
-        g.add_argument("--sample_max_len_ratio", type=float, default=6.0,
-                       help="diffro sampling: at most this many speech tokens per text token")
-        g.add_argument("--sample_min_len_ratio", type=float, default=0.5,
-                       help="diffro sampling: no <eos> before this many speech tokens per text token")
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            if choices is not None and getattr(self, f.name) not in choices:
+                raise ConfigError(f"--{f.name} {getattr(self, f.name)!r}: choose from {', '.join(choices)}")
+        if self.method != "diffro" and not self.pairs:
+            raise ConfigError(f"--method {self.method} needs --pairs")
+        if self.method == "diffro" and not self.reward_model:
+            raise ConfigError("--method diffro needs --reward_model")
+        if self.method == "diffro" and self.target_emotion and self.targets_file:
+            raise ConfigError("give --target_emotion or --targets_file, not both")
+        if self.valid_pairs and not self.valid_token_dir:
+            raise ConfigError("--valid_pairs needs --valid_token_dir")
+        if self.method in PREFERENCE_METHODS:
+            check_preference_options(self.beta, self.loss_type, self.label_smoothing)
+
+    @property
+    def sampling(self) -> SamplingConfig:
+        """DiffRO's sampling of the teacher-forced sequences (one per utterance)."""
+        return SamplingConfig(temperature=self.sample_temperature, top_k=self.sample_top_k, top_p=self.sample_top_p,
+                              max_len_ratio=self.sample_max_len_ratio, min_len_ratio=self.sample_min_len_ratio)
 
 
 # --------------------------------------------------------------------------- models
@@ -158,28 +176,13 @@ def build_policy(init_lm: str, method: str, overrides: dict | None = None) -> Co
 
 
 def load_reference(init_lm: str, device) -> CodecLM:
-    from ttsrl.tasks.lm import load_codec_lm
-
+    """The frozen reference: the LM of ``init_lm`` in eval mode, without gradients."""
     ref = load_codec_lm(init_lm, device)
     ref.requires_grad_(False)
     return ref.eval()
 
 
 # --------------------------------------------------------------------------- loss
-@dataclasses.dataclass
-class AlignOptions:
-    method: str = "dpo"
-    loss_type: str = "sigmoid"
-    beta: float = 0.1
-    label_smoothing: float = 0.0
-    average: bool = False
-    sft_weight: float = 0.0
-    tau: float = 1.0
-    kl_weight: float = 0.1
-    diffro_source: str = "sample"
-    sampling: SamplingConfig = dataclasses.field(default_factory=SamplingConfig)
-
-
 class AlignLoss:
     """``compute_loss(model, batch) -> (loss, stats)`` of an alignment method, for the Trainer.
 
@@ -286,7 +289,7 @@ class AlignLoss:
             # the seed comes from the global RNG, which the Trainer checkpoints: resuming is exact
             seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
             cfg = dataclasses.replace(o.sampling, num_candidates=1, seed=seed)
-            tags = None if core.cfg.num_tags == 0 else torch.zeros_like(batch["text_lens"])
+            tags = None if core.config.num_tags == 0 else torch.zeros_like(batch["text_lens"])
             res = sample(core, batch["text"], batch["text_lens"], cfg, prompt=batch["prompt"],
                          prompt_lens=batch["prompt_lens"], target_text_lens=batch["target_text_lens"], tags=tags)
             prompts = [batch["prompt"][i, : int(n)] for i, n in enumerate(batch["prompt_lens"])]
@@ -353,18 +356,24 @@ class AlignLoss:
 
 
 # --------------------------------------------------------------------------- reward (diffro)
-def build_reward_fn(args, device) -> Callable[[torch.Tensor, torch.Tensor, dict], dict]:
-    """The DiffRO reward: ``ttsrl.align.rewards.TokenReward`` on the frozen reward model."""
+def build_reward_fn(reward_model: str, device, reward_weights: dict | None = None, target_emotion: str | None = None,
+                    targets_file: str | None = None) -> Callable[[torch.Tensor, torch.Tensor, dict], dict]:
+    """The DiffRO reward: ``ttsrl.align.rewards.TokenReward`` on the frozen reward model of ``reward_model``.
+
+    ``reward_weights``: component -> weight (default text 1, and emotion 1 with a target);
+    the target emotion is ``target_emotion`` for every utterance, or per utterance from
+    ``targets_file`` (``<utt> <emotion>`` lines).
+    """
     from ttsrl.align.rewards import TokenReward
     from ttsrl.data.datadir import read_kv
     from ttsrl.models.reward import load_reward_model
 
-    rm = load_reward_model(args.reward_model, device)
+    rm = load_reward_model(reward_model, device)
     rm.requires_grad_(False)
-    if args.target_emotion and args.targets_file:
+    if target_emotion and targets_file:
         raise ConfigError("give --target_emotion or --targets_file, not both")
-    targets: Any = args.target_emotion or (read_kv(args.targets_file) if args.targets_file else None)
-    weights = {k: float(v) for k, v in (args.reward_weights or {"text": 1.0}).items()}
+    targets: Any = target_emotion or (read_kv(targets_file) if targets_file else None)
+    weights = {k: float(v) for k, v in (reward_weights or {"text": 1.0}).items()}
     if targets is not None:
         weights.setdefault("emotion", 1.0)
     scorer = TokenReward(rm, weights)
@@ -379,14 +388,14 @@ def build_reward_fn(args, device) -> Callable[[torch.Tensor, torch.Tensor, dict]
             else:
                 missing = [u for u in batch["utts"] if u not in targets]
                 if missing:
-                    raise ValueError(f"{args.targets_file}: no target emotion for {missing[:5]}")
+                    raise ValueError(f"{targets_file}: no target emotion for {missing[:5]}")
                 tg["emotion"] = [targets[u] for u in batch["utts"]]
         return scorer.score(soft, lens, text=batch["reward_text"], text_lens=batch["reward_text_lens"], targets=tg)
 
     return reward_fn
 
 
-# --------------------------------------------------------------------------- run
+# --------------------------------------------------------------------------- text units
 def carry_text_units(init_lm: str, token_dir: str, exp_dir: str) -> list[str]:
     """Copy the text-unit files of ``init_lm``'s folder (or, for an LM without them, of ``token_dir``)
     into ``exp_dir``; a token dir whose ``tokens.txt`` differs from the LM's raises ConfigError."""
@@ -400,96 +409,3 @@ def carry_text_units(init_lm: str, token_dir: str, exp_dir: str) -> list[str]:
         raise ConfigError(f"the text units of {token_dir} ({dir_list}) are not those of --init_lm ({lm_list}): "
                           "tokenize the set with the LM's units")
     return copy_text_units(lm_dir, exp_dir)
-
-
-def _check_args(args) -> None:
-    if args.method != "diffro" and not args.pairs:
-        raise ConfigError(f"--method {args.method} needs --pairs")
-    if args.method == "diffro" and not args.reward_model:
-        raise ConfigError("--method diffro needs --reward_model")
-    if bool(args.valid_pairs) and not args.valid_token_dir:
-        raise ConfigError("--valid_pairs needs --valid_token_dir")
-    if args.method in PREFERENCE_METHODS:
-        preference_loss(torch.zeros(1), torch.zeros(1), torch.zeros(1), torch.zeros(1), args.beta,
-                        args.loss_type, args.label_smoothing)  # the options' errors before any work
-
-
-def run_align(argv: Sequence[str] | None = None) -> dict:
-    """Parse the options, build the policy, reference, data and loss, train, write metrics.json."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
-    args = parse_with_config(get_parser(AlignTask), argv)
-    try:
-        _check_args(args)
-    except (ConfigError, ValueError) as e:
-        raise SystemExit(f"train_align: {e}") from e
-    device, cfg = setup_training(args)
-    method = args.method
-    policy = build_policy(args.init_lm, method, args.model_conf)
-    args.model_conf = dataclasses.asdict(policy.cfg)  # model.pt rebuilds the policy (load_codec_lm)
-    V = policy.cfg.speech_vocab_size
-    pair_rows = 1 if method in ("raft", "bon", "diffro") else 2  # LM rows per pair in a training step
-
-    train_ds = PairDataset(args.token_dir, args.pairs, not args.no_prompt and has_prompts(args.token_dir),
-                           need_rejected=method in PREFERENCE_METHODS, rows=pair_rows, speech_vocab_size=V)
-    valid_ds = None
-    if args.valid_pairs or (method == "diffro" and args.valid_token_dir):
-        valid_ds = PairDataset(args.valid_token_dir, args.valid_pairs,
-                               not args.no_prompt and has_prompts(args.valid_token_dir),
-                               need_rejected=method in PREFERENCE_METHODS, rows=2, speech_vocab_size=V)
-    os.makedirs(args.exp_dir, exist_ok=True)
-    if du.is_main():
-        try:
-            carry_text_units(args.init_lm, args.token_dir, args.exp_dir)
-        except ConfigError as e:
-            raise SystemExit(f"train_align: {e}") from e
-
-    use_cache = method in PREFERENCE_METHODS and args.ref_mode == "cache"
-    keep_ref = (method == "diffro" or (method in PREFERENCE_METHODS and args.ref_mode == "model")
-                or (valid_ds is not None and args.valid_kl))
-    reference = load_reference(args.init_lm, device) if (keep_ref or use_cache) else None
-    train_cache = valid_cache = None
-    t0 = time.time()
-    if use_cache:
-        train_cache = load_or_compute_ref_logps(args.ref_cache or os.path.join(args.exp_dir, "ref_logps.pt"),
-                                                reference, train_ds, args.init_lm, args.max_tokens, device)
-        if valid_ds is not None:
-            valid_cache = load_or_compute_ref_logps(os.path.join(args.exp_dir, "ref_logps_valid.pt"), reference,
-                                                    valid_ds, args.init_lm, args.max_tokens, device)
-    ref_seconds = time.time() - t0
-    if not keep_ref:
-        reference = None  # the caches replace it: no memory for a second model
-
-    opts = AlignOptions(method=method, loss_type=args.loss_type, beta=args.beta,
-                        label_smoothing=args.label_smoothing, average=args.average, sft_weight=args.sft_weight,
-                        tau=args.tau, kl_weight=args.kl_weight, diffro_source=args.diffro_source,
-                        sampling=SamplingConfig(temperature=args.sample_temperature, top_k=args.sample_top_k,
-                                                top_p=args.sample_top_p, max_len_ratio=args.sample_max_len_ratio,
-                                                min_len_ratio=args.sample_min_len_ratio))
-    reward_fn = build_reward_fn(args, device) if method == "diffro" else None
-    loss_fn = AlignLoss(opts, reference, train_cache, valid_cache, reward_fn)
-
-    train = build_loader(train_ds, train_ds.lengths, args.max_tokens, collate_pairs, seed=cfg.seed,
-                         num_workers=cfg.num_workers)
-    valid = None
-    if valid_ds is not None:
-        valid = build_loader(valid_ds, valid_ds.lengths, args.max_tokens, collate_pairs, shuffle=False)
-    trainer = Trainer(policy, train, valid, loss_fn, cfg, args.exp_dir, resolved_config=args, device=device)
-    t0 = time.time()
-    summary = trainer.train()
-    train_seconds = time.time() - t0
-
-    metrics: dict[str, Any] = {"method": method, "train_seconds": round(train_seconds, 2),
-                               "ref_cache_seconds": round(ref_seconds, 2), "steps": summary["step"],
-                               "best_step": summary["best_step"], "pairs": len(train_ds)}
-    if valid is not None:  # the best model (model.pt) on the validation pairs
-        policy.load_state_dict(load_checkpoint(os.path.join(args.exp_dir, "model.pt"))["model"])
-        stats = trainer.validate()
-        metrics.update({f"val_{k}": v for k, v in stats.items()})
-        if "kl" in stats:
-            metrics["kl"] = stats["kl"]
-    if du.is_main():
-        write_metrics(os.path.join(args.exp_dir, "metrics.json"), metrics)
-        logger.info("metrics: %s", json.dumps(metrics))
-    summary["metrics"] = metrics
-    du.cleanup()
-    return summary

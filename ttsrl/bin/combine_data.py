@@ -10,7 +10,8 @@ Usage:
 import argparse
 import sys
 
-from ttsrl.data.cli import LOG_LEVELS, run_cli, setup_logging
+from ttsrl.data.cli import run_cli
+from ttsrl.utils.cli import LOG_LEVELS, setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:

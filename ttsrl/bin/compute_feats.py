@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 
-from ttsrl.train.config import str2bool
+from ttsrl.utils.cli import exit_on_bad_input, setup_logging
+from ttsrl.utils.config import str2bool
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -40,9 +40,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = get_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
-    )
+    setup_logging("INFO")
     import torch
 
     from ttsrl.feats.dump import dump_data_dir_feats
@@ -50,12 +48,8 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.num_threads)
     conf = {f.name: getattr(args, f.name) for f in dataclasses.fields(MelConfig) if f.name != "sample_rate"}
-    try:
-        config = MelConfig(sample_rate=args.fs, **conf)
-        dump_data_dir_feats(args.data_dir, args.out_dir, config, write_stats=args.write_stats)
-    except (ValueError, OSError) as e:  # bad input (AudioError is a ValueError): one clear line, exit 1
-        logging.error("%s", e)
-        raise SystemExit(1) from None
+    exit_on_bad_input(lambda: dump_data_dir_feats(args.data_dir, args.out_dir, MelConfig(sample_rate=args.fs, **conf),
+                                                  write_stats=args.write_stats))  # AudioError is a ValueError
 
 
 if __name__ == "__main__":

@@ -46,10 +46,10 @@ def run(args: argparse.Namespace) -> dict:
 
     from ttsrl.data.token_dataset import ctc_token_list
     from ttsrl.models.reward import load_reward_model
-    from ttsrl.tasks.base import write_metrics
     from ttsrl.tasks.reward import RewardDataset, build_text_decoder, collate_reward, evaluate_reward
     from ttsrl.text.tokenizer import read_token_list
     from ttsrl.train.sampler import build_loader
+    from ttsrl.utils.fileio import write_metrics
 
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
@@ -79,15 +79,11 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from ttsrl.data.cli import setup_logging
+    from ttsrl.utils.cli import exit_on_bad_input, setup_logging
 
     args = get_parser().parse_args(argv)
     setup_logging("INFO")
-    try:
-        return run(args)
-    except (ValueError, OSError) as e:  # bad input: one clear line, non-zero exit
-        logging.error("%s", e)
-        raise SystemExit(1) from None
+    return exit_on_bad_input(lambda: run(args))
 
 
 if __name__ == "__main__":

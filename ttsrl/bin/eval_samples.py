@@ -127,15 +127,11 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from ttsrl.data.cli import setup_logging
+    from ttsrl.utils.cli import exit_on_bad_input, setup_logging
 
     args = get_parser().parse_args(argv)
     setup_logging("INFO")
-    try:
-        return run(args)
-    except (ValueError, OSError) as e:  # bad input: one clear line, non-zero exit
-        logging.error("%s", e)
-        raise SystemExit(1) from None
+    return exit_on_bad_input(lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ Writes <out_dir>/pairs.jsonl (one {"utt", "chosen", "rejected", "chosen_reward",
 margin / tie / identical / single, reward mean and std) and rewards_hist.png. See ttsrl.align.pairs.
 """
 import argparse
-import logging
+
+from ttsrl.utils.cli import setup_logging
 
 
 def get_parser():
@@ -27,7 +28,7 @@ def get_parser():
 
 
 def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging("INFO")
     args = get_parser().parse_args(argv)
     from ttsrl.align.pairs import make_pairs
 

@@ -16,7 +16,8 @@ import logging
 import sys
 from collections import Counter
 
-from ttsrl.data.cli import LOG_LEVELS, run_cli, setup_logging
+from ttsrl.data.cli import run_cli
+from ttsrl.utils.cli import LOG_LEVELS, setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -24,7 +24,7 @@ import logging
 import shlex
 import sys
 
-from ttsrl.data.cli import LOG_LEVELS, setup_logging
+from ttsrl.utils.cli import LOG_LEVELS, setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:

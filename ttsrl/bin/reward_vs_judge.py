@@ -23,6 +23,8 @@ import logging
 import math
 import os
 
+from ttsrl.utils.cli import setup_logging
+
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -96,27 +98,34 @@ def pair_agreement(rewards: dict[str, float], cer: dict[str, float]) -> dict:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging("INFO")
     args = get_parser().parse_args(argv)
     from scipy.stats import spearmanr
 
     from ttsrl.align.rewards import parse_candidate_key
-    from ttsrl.bin import score, synthesize
-    from ttsrl.tasks.base import write_metrics
+    from ttsrl.sample.sampler import SamplingConfig
+    from ttsrl.sample.synthesize import FlowOptions, TTSPipeline, read_requests, synthesize_requests
+    from ttsrl.score.asr import JudgeUnavailable
+    from ttsrl.score.scorer import ScoreConfig, load_test_set, run_scoring
+    from ttsrl.train.distributed import get_device
+    from ttsrl.utils.fileio import write_metrics
 
     rewards = read_tsv(os.path.join(args.samples_dir, "rewards.tsv"), args.reward_column)
     utts = sorted({parse_candidate_key(k)[0] for k in rewards})[: args.num_utts]
     keys = sorted(k for k in rewards if parse_candidate_key(k)[0] in set(utts))
     data = os.path.join(args.out_dir, "data")
     candidate_data_dir(args.data_dir, keys, data)
-    synthesize.main(["--data_dir", data, "--golden_tokens", os.path.join(args.samples_dir, "tokens.scp"),
-                     "--tokenizer_dir", args.tokenizer_dir, "--flow", args.flow, "--out_dir", args.out_dir,
-                     "--flow_n_steps", str(args.flow_n_steps)])
+    # each candidate's tokens -> flow (prompted with its utterance's prompt) -> vocoder
+    tts = TTSPipeline.from_dirs(None, args.flow, args.tokenizer_dir, device=get_device())
+    requests = read_requests(data, None, os.path.join(args.samples_dir, "tokens.scp"))
+    synthesize_requests(tts, requests, args.out_dir, SamplingConfig(), FlowOptions(n_steps=args.flow_n_steps))
     score_dir = os.path.join(args.out_dir, "score")
-    rc = score.main(["--data_dir", data, "--wav_scp", os.path.join(args.out_dir, "wav.scp"), "--out_dir", score_dir,
-                     "--metrics", "cer", "--judge", args.judge, "--judge_path", args.judge_path, "--sim", "none"])
-    if rc:
-        raise SystemExit(f"reward_vs_judge: scoring failed (exit {rc})")
+    try:
+        run_scoring(load_test_set(data_dir=data), score_dir,
+                    ScoreConfig(metrics=("cer",), judge=args.judge, judge_path=args.judge_path, sim="none"),
+                    wav_scp=os.path.join(args.out_dir, "wav.scp"))
+    except (ValueError, OSError, JudgeUnavailable) as e:
+        raise SystemExit(f"reward_vs_judge: scoring failed: {e}") from None
     cer = read_tsv(os.path.join(score_dir, "per_utt.tsv"), "cer")
     common = sorted(set(cer) & set(keys))
     rho, pval = spearmanr([rewards[k] for k in common], [cer[k] for k in common])

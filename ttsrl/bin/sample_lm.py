@@ -7,15 +7,20 @@ Writes (with --num_jobs, per job K: tokens.K.ark/.scp, logprobs.K, ...; cat them
   tokens.scp     <utt>-c<k> -> int32 speech tokens (kaldiio)
   logprobs       <utt>-c<k> <summed log-prob of the sampled tokens under the model>
   finished       <utt>-c<k> <1 if the model chose <eos>, 0 if cut at the length bound>
-Uses the set's zero-shot prompts (prompt_text, prompt_speech.scp) when the token dir has them.
+The LM reads the set's zero-shot prompts (prompt_text, prompt_speech.scp) when the token dir has them,
+unless --lm_prompt false.
 """
 import argparse
-import logging
 
-from ttsrl.data.cli import add_job_args
-from ttsrl.sample.generate import generate_candidates
 from ttsrl.sample.sampler import SamplingConfig
-from ttsrl.train.config import add_config_args, add_dataclass_args, dataclass_from_args, parse_with_config
+from ttsrl.utils.cli import add_job_args, setup_logging
+from ttsrl.utils.config import (
+    add_config_args,
+    add_dataclass_args,
+    dataclass_from_args,
+    parse_with_config,
+    str2bool,
+)
 
 
 def get_parser():
@@ -25,7 +30,8 @@ def get_parser():
     p.add_argument("--token_dir", required=True, help="dump/tokens/<set> (text, speech.scp, prompts)")
     p.add_argument("--out_dir", required=True)
     p.add_argument("--batch_size", type=int, default=8, help="(prompt, text) rows per batch (x num_candidates)")
-    p.add_argument("--no_prompt", action="store_true", help="ignore the set's prompts")
+    p.add_argument("--lm_prompt", type=str2bool, default=True,
+                   help="the LM reads the set's zero-shot prompts (false: the text alone)")
     p.add_argument("--tag", default=None, choices=["good", "bad"],
                    help="control tag of a Chain-of-Hindsight LM (num_tags > 0; default for such an LM: good)")
     add_job_args(p)
@@ -36,9 +42,16 @@ def get_parser():
 
 
 def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging("INFO")
     args = parse_with_config(get_parser(), argv)
-    generate_candidates(args, dataclass_from_args(SamplingConfig, args))
+    from ttsrl.models.codec_lm import load_codec_lm
+    from ttsrl.sample.generate import generate_candidates
+    from ttsrl.train.distributed import inference_device
+
+    model = load_codec_lm(args.lm, inference_device(args.ngpu, args.num_threads))
+    return generate_candidates(model, args.token_dir, args.out_dir, dataclass_from_args(SamplingConfig, args),
+                               lm_prompt=args.lm_prompt, tag=args.tag, batch_size=args.batch_size,
+                               job=args.job, num_jobs=args.num_jobs)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ Usage:
 import argparse
 import sys
 
-from ttsrl.data.cli import LOG_LEVELS, setup_logging
+from ttsrl.utils.cli import LOG_LEVELS, setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -29,7 +29,8 @@ import logging
 import os
 import sys
 
-from ttsrl.data.cli import LOG_LEVELS, add_job_args, job_share, setup_logging
+from ttsrl.utils.cli import LOG_LEVELS, add_job_args, setup_logging
+from ttsrl.utils.jobs import job_share
 
 logger = logging.getLogger("ttsrl.bin.score_all")
 

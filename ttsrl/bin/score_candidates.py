@@ -18,10 +18,10 @@ With --reward audio every candidate is synthesized (flow + vocoder, with its utt
 judge: the tokenizer's CTC head by default), sim, f0v and dnsmos; see ttsrl.align.audio_reward.
 """
 import argparse
-import logging
 
 from ttsrl.sample.synthesize import FlowOptions
-from ttsrl.train.config import add_dataclass_args, dataclass_from_args, yaml_loads
+from ttsrl.utils.cli import setup_logging
+from ttsrl.utils.config import add_dataclass_args, dataclass_from_args, yaml_loads
 
 
 def get_parser():
@@ -54,7 +54,7 @@ def get_parser():
 
 
 def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging("INFO")
     args = get_parser().parse_args(argv)
     import torch
 

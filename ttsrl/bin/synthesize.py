@@ -12,22 +12,23 @@ why) and <out_dir>/rtf. Utterances already written are skipped, so a rerun resum
 --num_jobs N, job K synthesizes every N-th utterance from the K-th into the same wav/ and writes
 wav.K.scp, errors.K and rtf.K (cat them to merge; rl.sh --decode_nj N does). A data dir
 gives its prompts in prompt.scp and prompt_text (mini_en's test sets have them); with --lm_prompt
-false they condition the flow model only.
+false they condition the flow model only, with --use_prompts false nothing reads them.
 """
 import argparse
 import logging
 import os
 
-from ttsrl.data.cli import add_job_args, job_share, job_suffix
 from ttsrl.sample.sampler import SamplingConfig
 from ttsrl.sample.synthesize import FlowOptions
-from ttsrl.train.config import (
+from ttsrl.utils.cli import add_job_args, setup_logging
+from ttsrl.utils.config import (
     add_config_args,
     add_dataclass_args,
     dataclass_from_args,
     parse_with_config,
     str2bool,
 )
+from ttsrl.utils.jobs import job_share, job_suffix
 
 
 def get_parser():
@@ -45,9 +46,11 @@ def get_parser():
     p.add_argument("--griffin_lim_iters", type=int, default=32,
                    help="Griffin-Lim iterations (fewer: faster, a little more phasey)")
     p.add_argument("--golden_tokens", default=None, help="speech.scp of tokens to resynthesize (skips the LM)")
-    p.add_argument("--no_prompt", action="store_true", help="ignore the prompts")
+    p.add_argument("--use_prompts", type=str2bool, default=True,
+                   help="false: no prompt at all (neither the LM nor the flow model reads one)")
     p.add_argument("--lm_prompt", type=str2bool, default=True,
-                   help="false: the prompt conditions the flow model only, the LM reads the text alone")
+                   help="the LM reads the prompt (its text and speech tokens); false: the prompt conditions "
+                        "the flow model only, the LM reads the text alone")
     p.add_argument("--tag", default=None, choices=["good", "bad"],
                    help="control tag of a Chain-of-Hindsight LM (num_tags > 0; default for such an LM: good)")
     p.add_argument("--batch_size", type=int, default=8)
@@ -60,30 +63,23 @@ def get_parser():
 
 
 def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging("INFO")
     args = parse_with_config(get_parser(), argv)
-    import torch
-
     from ttsrl.sample.synthesize import TTSPipeline, read_requests, synthesize_requests
-    from ttsrl.train import distributed as du
-    from ttsrl.utils.fileio import atomic_write_text
+    from ttsrl.train.distributed import inference_device
 
-    if args.num_threads > 0:
-        torch.set_num_threads(args.num_threads)
-    device = du.get_device(args.ngpu)
-    requests = job_share(read_requests(args.data_dir, args.seedtts_list, args.golden_tokens, not args.no_prompt),
+    device = inference_device(args.ngpu, args.num_threads)
+    requests = job_share(read_requests(args.data_dir, args.seedtts_list, args.golden_tokens, args.use_prompts),
                          args.job, args.num_jobs)
-    suffix = job_suffix(args.job, args.num_jobs)
     tts = TTSPipeline.from_dirs(None if args.golden_tokens else args.lm, args.flow, args.tokenizer_dir,
                                 args.vocoder, args.vocoder_path, device, tag=args.tag,
                                 griffin_lim_iters=args.griffin_lim_iters, lm_prompt=args.lm_prompt)
     report = synthesize_requests(tts, requests, args.out_dir, dataclass_from_args(SamplingConfig, args),
-                                 dataclass_from_args(FlowOptions, args, prefix="flow_"), args.batch_size, suffix)
-    if report.written:
-        atomic_write_text(os.path.join(args.out_dir, f"rtf{suffix}"), f"{report.rtf:.4f}\n")
+                                 dataclass_from_args(FlowOptions, args, prefix="flow_"), args.batch_size,
+                                 job_suffix(args.job, args.num_jobs))
     if report.errors:
         logging.warning("%d utterances failed; see %s", len(report.errors),
-                        os.path.join(args.out_dir, f"errors{suffix}"))
+                        os.path.join(args.out_dir, f"errors{job_suffix(args.job, args.num_jobs)}"))
 
 
 if __name__ == "__main__":

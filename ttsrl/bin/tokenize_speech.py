@@ -47,7 +47,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 
-from ttsrl.train.config import str2bool
+from ttsrl.utils.config import str2bool
 
 logger = logging.getLogger("ttsrl.bin.tokenize_speech")
 
@@ -128,7 +128,7 @@ def tokenize(model, mels: Iterable, batch_frames: int, decode: bool) -> Iterator
 
 
 def check_mel_config(model, feats_scp: str) -> None:
-    from ttsrl.train.config import load_yaml
+    from ttsrl.utils.config import load_yaml
 
     path = os.path.join(os.path.dirname(feats_scp), "mel_conf.yaml")
     if os.path.isfile(path):
@@ -141,9 +141,7 @@ def check_mel_config(model, feats_scp: str) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     import numpy as np
-    import torch
 
-    from ttsrl.bin.train_tokenizer import write_json
     from ttsrl.data.arrays import write_ark_scp
     from ttsrl.data.datadir import DataDir, write_kv
     from ttsrl.models.speech_tokenizer import (
@@ -152,14 +150,11 @@ def run(args: argparse.Namespace) -> dict:
         codebook_stats,
         load_ctc_tokenizer,
     )
-    from ttsrl.tasks.base import write_metrics
     from ttsrl.text.tokenizer import build_tokenizer, encode_texts, write_text_units
-    from ttsrl.train import distributed as dist_utils
+    from ttsrl.train.distributed import inference_device
+    from ttsrl.utils.fileio import write_json, write_metrics
 
-    if args.num_threads > 0:
-        torch.set_num_threads(args.num_threads)
-    device = dist_utils.get_device(args.ngpu)
-    model = SpeechTokenizer.from_pretrained(args.tokenizer_dir, device=device)
+    model = SpeechTokenizer.from_pretrained(args.tokenizer_dir, device=inference_device(args.ngpu, args.num_threads))
     ctc_tok = load_ctc_tokenizer(args.tokenizer_dir)
     if ctc_tok.vocab_size != model.config.vocab_size:
         raise ValueError(f"{args.tokenizer_dir}/tokens.txt has {ctc_tok.vocab_size} tokens, the model {model.config.vocab_size}")
@@ -246,15 +241,11 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from ttsrl.data.cli import setup_logging
+    from ttsrl.utils.cli import exit_on_bad_input, setup_logging
 
     args = get_parser().parse_args(argv)
     setup_logging("INFO")
-    try:
-        return run(args)
-    except (ValueError, OSError) as e:  # bad input: one clear line, non-zero exit
-        logging.error("%s", e)
-        raise SystemExit(1) from None
+    return exit_on_bad_input(lambda: run(args))
 
 
 if __name__ == "__main__":

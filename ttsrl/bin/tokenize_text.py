@@ -27,6 +27,8 @@ import argparse
 import logging
 import os
 
+from ttsrl.utils.cli import exit_on_bad_input, setup_logging
+
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -96,14 +98,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--bpemodel (and --bpe_vocab_size) go with --token_type bpe, and only with it")
     if not args.output and not args.units_dir:
         parser.error("give --output, --units_dir or both")
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
-    )
-    try:
-        run(args)
-    except (ValueError, OSError) as e:  # bad input: one clear line, non-zero exit
-        logging.error("%s", e)
-        raise SystemExit(1) from None
+    setup_logging("INFO")
+    exit_on_bad_input(lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -7,13 +7,15 @@ Usage: python -m ttsrl.bin.train_align --config conf/align/dpo.yaml --method dpo
        python -m ttsrl.bin.train_align --config conf/align/diffro.yaml --method diffro --init_lm exp/base/lm/model.pt \\
            --token_dir dump/tokens/train --reward_model exp/reward [--target_emotion happy] --exp_dir exp/diffro/lm
 Methods: dpo | speechalign (preference loss), raft | bon (SFT on chosen), coh (Chain-of-Hindsight tags),
-diffro (Gumbel-Softmax reward optimization); see ttsrl.align.trainer. Resumes from exp_dir/checkpoints;
-writes exp_dir/model.pt (loadable by ttsrl.tasks.lm.load_codec_lm; a coh model samples with --tag good),
+diffro (Gumbel-Softmax reward optimization); see ttsrl.align.trainer. --lm_prompt false: the LM reads the
+text alone, not the token dirs' zero-shot prompts. Resumes from exp_dir/checkpoints;
+writes exp_dir/model.pt (loadable by ttsrl.models.codec_lm.load_codec_lm; a coh model samples with --tag good),
 exp_dir/ref_logps.pt (the reference's log-probs, --ref_mode cache) and exp_dir/metrics.json
 (train_seconds, val_* of the best model, kl to the reference).
 """
-from ttsrl.align.trainer import AlignTask, run_align
+from ttsrl.tasks.align import AlignTask
 from ttsrl.tasks.base import get_parser as _get_parser
+from ttsrl.tasks.base import run_task
 
 
 def get_parser():
@@ -21,7 +23,7 @@ def get_parser():
 
 
 def main(argv=None):
-    return run_align(argv)
+    return run_task(AlignTask, argv)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from ttsrl.data.datadir import DataDir, DataDirError
 from ttsrl.feats.mel import MelConfig, MelExtractor
 from ttsrl.score.asr import JUDGE_SAMPLE_RATE
 from ttsrl.score.emotion import EmotionJudge, emotion_features
+from ttsrl.utils.cli import setup_logging
 from ttsrl.utils.fileio import atomic_path, atomic_write_text
 
 logger = logging.getLogger("ttsrl.train_emotion_judge")
@@ -80,7 +81,7 @@ def accuracy(predicted: list[str], labels: list[str]) -> float:
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    setup_logging("INFO")
     os.makedirs(args.out_dir, exist_ok=True)
     cache = lambda d: os.path.join(args.out_dir, f"feats_{os.path.basename(os.path.normpath(d))}.npz")  # noqa: E731
     x, y, _ = load_set(args.train_data_dir, cache(args.train_data_dir), args.max_utts, args.seed)

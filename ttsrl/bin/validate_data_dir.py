@@ -11,7 +11,8 @@ The checks are listed in ttsrl/data/validate.py.
 import argparse
 import sys
 
-from ttsrl.data.cli import LOG_LEVELS, run_cli, setup_logging, split_names
+from ttsrl.data.cli import run_cli, split_names
+from ttsrl.utils.cli import LOG_LEVELS, setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:

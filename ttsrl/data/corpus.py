@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ttsrl.data.datadir import sort_key, utt2spk_to_spk2utt, write_kv
+from ttsrl.utils.cli import setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -413,9 +414,7 @@ def run_script(body: Callable[[], None]) -> int:
     A CorpusError or ValueError (bad corpus content) is logged as one ERROR line instead of
     a traceback: the message already says what is wrong and where.
     """
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
-    )
+    setup_logging("INFO")
     try:
         body()
     except (CorpusError, ValueError) as err:

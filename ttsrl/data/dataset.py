@@ -111,6 +111,20 @@ class UttDataset(Dataset):
         return np.array([np.asarray(table[u]).shape[0] for u in self.utts], dtype=np.int64)
 
 
+class FramesDataset(Dataset):
+    """A :class:`UttDataset` with the lengths that bucket it (``lengths``, e.g. its frame counts), as the
+    training tasks' loaders (``ttsrl.train.sampler.build_loader``) read them."""
+
+    def __init__(self, ds: UttDataset, lengths: np.ndarray):
+        self.ds, self.lengths, self.utts, self.fields = ds, lengths, ds.utts, ds.fields
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.ds[i]
+
+
 def pad_arrays(arrays: Sequence[np.ndarray | torch.Tensor], pad_value: float = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack arrays of shapes ``(T_i, ...)`` into ``(B, max T_i, ...)`` and their lengths ``(B,)``."""
     lens = torch.tensor([a.shape[0] for a in arrays], dtype=torch.long)

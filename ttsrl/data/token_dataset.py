@@ -145,8 +145,9 @@ class PromptedTokenDataset(Dataset):
     samples drift after a prompt. Here an item of ``base`` whose token dir has prompts
     (dev/test sets, stage 3) uses its own prompt; any other item is prompted, with
     probability ``prompt_prob``, by another utterance of its speaker (``utt2spk``). The pairing
-    is drawn once from ``seed`` (the lengths used for bucketing are exact). Items carry
-    ``prompt_lens``: the prompt speech tokens, which the loss does not predict.
+    is drawn once from ``seed`` (the lengths used for bucketing are exact). Items are rows of
+    :func:`lm_input`: the batch's ``prompt_lens`` count the prompt speech tokens, which the loss
+    does not predict.
     """
 
     def __init__(self, base: TokenDataset, utt2spk: dict[str, str] | None = None, prompt_prob: float = 0.5,
@@ -193,16 +194,50 @@ class PromptedTokenDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         item = self.base[i]
+        ptext = pspeech = None
         if self.base.with_prompt:
-            ptext, pspeech = item.pop("prompt_text"), item.pop("prompt_speech")
+            ptext, pspeech = item["prompt_text"], item["prompt_speech"]
         elif item["utt"] in self.partner:
             v = self.partner[item["utt"]]
             ptext = torch.tensor(self.base.text[v], dtype=torch.long)
             pspeech = torch.from_numpy(np.asarray(self.base.speech[v], dtype=np.int64))
-        else:
-            return {**item, "prompt_lens": 0}
-        return {"utt": item["utt"], "text": torch.cat([ptext, item["text"]]),
-                "speech": torch.cat([pspeech, item["speech"]]), "prompt_lens": len(pspeech)}
+        return {"utt": item["utt"], **lm_input(item["text"], ptext, pspeech, item["speech"])}
+
+
+def lm_speech(speech: torch.Tensor, prompt_speech: torch.Tensor | None = None) -> torch.Tensor:
+    """The speech region the codec LM reads: ``prompt speech + speech`` (see :func:`lm_input`)."""
+    if prompt_speech is None:
+        return speech
+    return torch.cat([prompt_speech, speech.to(prompt_speech.dtype)])
+
+
+def lm_input(text: torch.Tensor, prompt_text: torch.Tensor | None = None, prompt_speech: torch.Tensor | None = None,
+             speech: torch.Tensor | None = None) -> dict[str, torch.Tensor | int]:
+    """One row of the codec LM's input, laid out as zero-shot synthesis reads it (``ttsrl.models.codec_lm``).
+
+    The one place that says how a prompt and an utterance make the LM's input (training,
+    sampling, synthesis, alignment and the KL all build their rows here)::
+
+        text    prompt_text + text        (the LM's text units)
+        prompt  prompt speech tokens      (given, not predicted)
+        speech  prompt speech + speech    (only when ``speech`` is given: teacher forcing)
+        target_text_lens  len(text)       (the text to speak: the sampler's length bounds)
+
+    :func:`collate_tokens` pads a list of rows into ``text``/``text_lens``, ``prompt``/``prompt_lens``,
+    ``speech``/``speech_lens`` and ``target_text_lens``. Without a prompt the rows hold the text
+    (and speech) alone and an empty prompt.
+    """
+    empty = torch.zeros(0, dtype=torch.long)
+    prompt_speech = empty if prompt_speech is None else torch.as_tensor(prompt_speech, dtype=torch.long)
+    text = torch.as_tensor(text, dtype=torch.long)
+    row: dict[str, torch.Tensor | int] = {
+        "text": text if prompt_text is None else torch.cat([torch.as_tensor(prompt_text, dtype=torch.long), text]),
+        "prompt": prompt_speech,
+        "target_text_lens": len(text),
+    }
+    if speech is not None:
+        row["speech"] = lm_speech(torch.as_tensor(speech, dtype=torch.long), prompt_speech)
+    return row
 
 
 def pad_1d(seqs: Sequence[torch.Tensor], value: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -215,8 +250,9 @@ def pad_1d(seqs: Sequence[torch.Tensor], value: int = 0) -> tuple[torch.Tensor, 
 
 
 def collate_tokens(items: list[dict]) -> dict:
-    """Pads every tensor field of the items (lengths go to ``<field>_lens``); int fields become a tensor."""
-    batch = {"utts": [it["utt"] for it in items]}
+    """Pads every tensor field of the items (lengths go to ``<field>_lens``); int fields become a tensor;
+    the items' ``utt`` (when they have one) become ``utts``."""
+    batch = {"utts": [it["utt"] for it in items]} if "utt" in items[0] else {}
     for key in items[0]:
         if key == "utt":
             continue

@@ -180,6 +180,19 @@ class GlobalMVN(nn.Module):
         self.register_buffer("mean", mean_t)
         self.register_buffer("std", std_t)
 
+    def set_stats(self, stats: str | os.PathLike | GlobalMVN) -> None:
+        """Take the mean/std of ``stats`` (a ``stats.npz`` or a GlobalMVN) into this module's buffers.
+
+        A model that holds its normalization calls it when training starts (the buffers are
+        then saved with its weights); the dimension must be the model's.
+        """
+        mvn = stats if isinstance(stats, GlobalMVN) else GlobalMVN(stats)
+        if mvn.mean.shape != self.mean.shape:
+            raise ValueError(f"stats of dimension {mvn.mean.shape[0]}, the model expects {self.mean.shape[0]}")
+        with torch.no_grad():
+            self.mean.copy_(mvn.mean)
+            self.std.copy_(mvn.std)
+
     def _shape(self, x: torch.Tensor) -> list[int]:
         axis = self.feat_axis % x.dim()
         if x.shape[axis] != self.mean.shape[0]:

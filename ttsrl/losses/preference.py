@@ -30,7 +30,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LOSS_TYPES", "preference_loss", "sequence_logprobs", "sft_loss"]
+__all__ = ["LOSS_TYPES", "check_preference_options", "preference_loss", "sequence_logprobs", "sft_loss"]
 
 LOSS_TYPES = ("sigmoid", "ipo", "hinge", "cdpo", "robust")
 
@@ -52,6 +52,20 @@ def sequence_logprobs(token_logp: torch.Tensor, mask: torch.Tensor, average: boo
     return total
 
 
+def check_preference_options(beta: float, loss_type: str = "sigmoid", label_smoothing: float = 0.0) -> None:
+    """The ValueError :func:`preference_loss` raises for these options, raised before any work."""
+    if beta <= 0:
+        raise ValueError(f"beta must be positive, got {beta}")
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"unknown loss_type {loss_type!r}; choose from {', '.join(LOSS_TYPES)}")
+    eps = float(label_smoothing)
+    if loss_type in ("cdpo", "robust"):
+        if not 0.0 <= eps < 0.5:
+            raise ValueError(f"{loss_type}: label_smoothing must be in [0, 0.5), got {eps}")
+    elif eps != 0.0:
+        raise ValueError(f"label_smoothing={eps} applies to loss_type cdpo or robust, not {loss_type}")
+
+
 def preference_loss(
     pol_chosen: torch.Tensor,
     pol_rejected: torch.Tensor,
@@ -68,16 +82,8 @@ def preference_loss(
     label is flipped (cdpo, robust; must be 0 for the other types). See the module docstring
     for the equations.
     """
-    if beta <= 0:
-        raise ValueError(f"beta must be positive, got {beta}")
-    if loss_type not in LOSS_TYPES:
-        raise ValueError(f"unknown loss_type {loss_type!r}; choose from {', '.join(LOSS_TYPES)}")
+    check_preference_options(beta, loss_type, label_smoothing)
     eps = float(label_smoothing)
-    if loss_type in ("cdpo", "robust"):
-        if not 0.0 <= eps < 0.5:
-            raise ValueError(f"{loss_type}: label_smoothing must be in [0, 0.5), got {eps}")
-    elif eps != 0.0:
-        raise ValueError(f"label_smoothing={eps} applies to loss_type cdpo or robust, not {loss_type}")
     ref_chosen, ref_rejected = ref_chosen.detach(), ref_rejected.detach()
     chosen_ratio = pol_chosen - ref_chosen  # log pi(y_w) / pi_ref(y_w)
     rejected_ratio = pol_rejected - ref_rejected

@@ -48,7 +48,8 @@ from ttsrl.feats.mel import MelConfig, MelExtractor
 from ttsrl.feats.stats import GlobalMVN
 from ttsrl.models.ctc import greedy_ctc
 from ttsrl.models.modules import Conv1dSubsampling, Encoder, LinearUpsample, lengths_to_mask
-from ttsrl.train.config import build_dataclass
+from ttsrl.utils.checkpoint import load_model
+from ttsrl.utils.config import build_dataclass
 
 __all__ = ["ASROutput", "CTCASR", "CTCASRConfig", "asr_conf_dict", "greedy_ctc"]
 
@@ -113,11 +114,7 @@ class CTCASR(nn.Module):
     # ------------------------------------------------------------------ setup / loading
     def set_stats(self, stats: str | os.PathLike | GlobalMVN) -> None:
         """Normalize mels with the global mean/std of ``stats`` (a ``stats.npz`` or a GlobalMVN)."""
-        mvn = stats if isinstance(stats, GlobalMVN) else GlobalMVN(stats)
-        if mvn.mean.shape[0] != self.config.mel.n_mels:
-            raise ValueError(f"stats of dimension {mvn.mean.shape[0]}, the model expects {self.config.mel.n_mels}")
-        self.mvn.mean.copy_(mvn.mean)
-        self.mvn.std.copy_(mvn.std)
+        self.mvn.set_stats(stats)
 
     @property
     def device(self) -> torch.device:
@@ -129,8 +126,6 @@ class CTCASR(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> CTCASR:
         """Load ``<path>/model.pt`` (or the file ``path``) written by ``ttsrl.bin.train_asr``; eval mode."""
-        from ttsrl.train.trainer import load_model
-
         return load_model(path, cls, CTCASRConfig, "CTC ASR model", device, require="token_list")
 
     # ------------------------------------------------------------------ augmentation

@@ -37,10 +37,14 @@ Usage::
     model = CodecLM(CodecLMConfig(text_vocab_size=40, speech_vocab_size=500))
     out = model(text, text_lens, speech, speech_lens)          # out.logits (B, Ts + 1, V + 1)
     loss = out.loss                                              # CE over speech targets only
+    lm = load_codec_lm("exp/base/lm")                           # a trained LM (its folder or model.pt)
+    x, valid, n_prefix = lm.embed_inputs(text, text_lens, prompt, prompt_lens)   # what a sampler reads
+    h = lm.prefill(x, valid, n_prefix, cache)                   # (B, D); then lm.step(tok, pos, cache)
 """
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -48,7 +52,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ttsrl.models.ctc import ctc_loss_per_unit
-from ttsrl.models.modules import LinearUpsample
+from ttsrl.models.modules import LinearUpsample, MultiHeadSelfAttention, rope_tables
+from ttsrl.utils.checkpoint import load_model
 
 
 @dataclass
@@ -99,97 +104,58 @@ class KVCache:
             self.n_prefix = self.n_prefix[keep]
 
 
-def rope_tables(coords: torch.Tensor, head_dim: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin (B, 1, T, head_dim / 2) of the rotary angles at real-valued positions ``coords`` (B, T)."""
-    inv_freq = base ** (-torch.arange(0, head_dim, 2, device=coords.device, dtype=torch.float32) / head_dim)
-    angles = coords.float()[..., None] * inv_freq
-    return angles.cos()[:, None], angles.sin()[:, None]
-
-
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotates the two halves of ``x`` (B, H, T, Dh) as (real, imaginary) pairs (RoPE, Su et al. 2021)."""
-    x1, x2 = x.float().chunk(2, dim=-1)
-    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
-
-
-class SelfAttention(nn.Module):
-    def __init__(self, cfg: CodecLMConfig):
-        super().__init__()
-        assert cfg.d_model % cfg.n_heads == 0, "d_model must be divisible by n_heads"
-        self.n_heads = cfg.n_heads
-        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=cfg.bias)
-        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
-        self.dropout = cfg.dropout
-
-    def forward(self, x, attn_mask, cache: KVCache | None = None, layer: int = 0, rope=None):
-        B, T, D = x.shape
-        q, k, v = self.qkv(x).split(D, dim=2)
-        q, k, v = (t.view(B, T, self.n_heads, D // self.n_heads).transpose(1, 2) for t in (q, k, v))
-        if rope is not None:  # (cos, sin) of these columns; cached keys are stored rotated
-            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
-        if cache is not None:  # write this step's keys/values, attend over everything so far
-            start = cache.length
-            cache.k[layer, :, :, start : start + T] = k
-            cache.v[layer, :, :, start : start + T] = v
-            k = cache.k[layer, :, :, : start + T]
-            v = cache.v[layer, :, :, : start + T]
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
-        )  # (B, H, T, Dh)
-        return self.proj(y.transpose(1, 2).reshape(B, T, D))
-
-
 class Block(nn.Module):
-    def __init__(self, cfg: CodecLMConfig):
+    def __init__(self, config: CodecLMConfig):
         super().__init__()
-        self.ln1 = nn.LayerNorm(cfg.d_model)
-        self.attn = SelfAttention(cfg)
-        self.ln2 = nn.LayerNorm(cfg.d_model)
+        self.ln1 = nn.LayerNorm(config.d_model)
+        self.attn = MultiHeadSelfAttention(config.d_model, config.n_heads, config.dropout, bias=config.bias)
+        self.ln2 = nn.LayerNorm(config.d_model)
         self.mlp = nn.Sequential(
-            nn.Linear(cfg.d_model, cfg.d_ff, bias=cfg.bias),
+            nn.Linear(config.d_model, config.d_ff, bias=config.bias),
             nn.GELU(),
-            nn.Linear(cfg.d_ff, cfg.d_model, bias=cfg.bias),
-            nn.Dropout(cfg.dropout),
+            nn.Linear(config.d_ff, config.d_model, bias=config.bias),
+            nn.Dropout(config.dropout),
         )
 
     def forward(self, x, attn_mask, cache=None, layer=0, rope=None):
-        x = x + self.attn(self.ln1(x), attn_mask, cache, layer, rope)
+        x = x + self.attn(self.ln1(x), attn_mask, rope, cache, layer)
         return x + self.mlp(self.ln2(x))
 
 
 class CodecLM(nn.Module):
-    def __init__(self, cfg: CodecLMConfig):
+    def __init__(self, config: CodecLMConfig):
         super().__init__()
-        self.cfg = cfg
-        D = cfg.d_model
-        self.eos = cfg.speech_vocab_size
-        self.text_emb = nn.Embedding(cfg.text_vocab_size, D)
-        self.speech_emb = nn.Embedding(cfg.speech_vocab_size + 1, D)
+        self.config = config
+        D = config.d_model
+        self.eos = config.speech_vocab_size
+        self.text_emb = nn.Embedding(config.text_vocab_size, D)
+        self.speech_emb = nn.Embedding(config.speech_vocab_size + 1, D)
         self.special = nn.Embedding(2, D)  # 0 = <sos>, 1 = <task> (end of text, start of speech)
-        self.tag_emb = nn.Embedding(cfg.num_tags, D) if cfg.num_tags > 0 else None
-        self.spk_proj = nn.Linear(cfg.spk_embed_dim, D) if cfg.spk_embed_dim > 0 else None
-        if cfg.position == "learned":
-            self.pos_emb = nn.Embedding(cfg.max_len, D)
-        elif cfg.position == "rope":
+        self.tag_emb = nn.Embedding(config.num_tags, D) if config.num_tags > 0 else None
+        self.spk_proj = nn.Linear(config.spk_embed_dim, D) if config.spk_embed_dim > 0 else None
+        if config.position == "learned":
+            self.pos_emb = nn.Embedding(config.max_len, D)
+        elif config.position == "rope":
             self.pos_emb = None
-            if cfg.speech_pos_rate <= 0:
+            if config.speech_pos_rate <= 0:
                 raise ValueError("position 'rope' needs speech_pos_rate > 0 (text tokens per speech token)")
-            if (D // cfg.n_heads) % 2:
-                raise ValueError(f"position 'rope' needs an even head size, got {D // cfg.n_heads}")
+            if (D // config.n_heads) % 2:
+                raise ValueError(f"position 'rope' needs an even head size, got {D // config.n_heads}")
         else:
-            raise ValueError(f"position must be 'learned' or 'rope', got {cfg.position!r}")
+            raise ValueError(f"position must be 'learned' or 'rope', got {config.position!r}")
         # columns before the text: <sos>, then the optional tag and speaker columns
-        self.text_start = 1 + int(cfg.num_tags > 0) + int(cfg.spk_embed_dim > 0)
-        self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.text_start = 1 + int(config.num_tags > 0) + int(config.spk_embed_dim > 0)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.ln_f = nn.LayerNorm(D)
-        self.head = nn.Linear(D, cfg.speech_vocab_size + 1, bias=False)
+        self.head = nn.Linear(D, config.speech_vocab_size + 1, bias=False)
         # text-position head: ctc_upsample CTC frames over the text vocabulary per speech column
-        self.text_pos_head = LinearUpsample(D, cfg.text_vocab_size, cfg.ctc_upsample) if cfg.ctc_weight > 0 else None
+        self.text_pos_head = (LinearUpsample(D, config.text_vocab_size, config.ctc_upsample)
+                              if config.ctc_weight > 0 else None)
         self.apply(self._init_weights)
         for name, p in self.named_parameters():  # GPT-2's scaled init of residual projections
             if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layers))
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layers))
 
     @staticmethod
     def _init_weights(m):
@@ -242,16 +208,18 @@ class CodecLM(nn.Module):
         if n_prefix is None:
             raise ValueError("position 'rope' needs n_prefix, the prefix columns of each row")
         offset = pos - n_prefix[:, None]  # >= 0 in the speech region
-        coords = torch.where(offset >= 0, self.text_start + self.cfg.speech_pos_rate * offset.float(), pos.float())
-        return x, rope_tables(coords, self.cfg.d_model // self.cfg.n_heads, self.cfg.rope_base)
+        c = self.config
+        coords = torch.where(offset >= 0, self.text_start + c.speech_pos_rate * offset.float(), pos.float())
+        return x, rope_tables(coords, c.d_model // c.n_heads, c.rope_base)
 
     def _run(self, x, valid, cache: KVCache | None = None, pos_offset=None, n_prefix=None):
         """Runs the transformer over embedded columns `x` (B, T, D) with key validity `valid`.
 
         Without a cache `valid` (B, T) covers `x`; with a cache, `x` continues the cached
-        columns and `valid` covers the new columns only. Positions count valid columns.
-        `n_prefix` (B,) counts each row's valid prefix columns (`embed_prefix`, up to <task>);
-        the first cached pass stores it in the cache for `decode_step`.
+        columns and `valid` covers the new columns only (`pos_offset` (B,): the valid columns
+        before them, default 0). Positions count valid columns. `n_prefix` (B,) counts each
+        row's valid prefix columns (`embed_prefix`, up to <task>); the first cached pass stores
+        it in the cache for `step`.
         """
         B, T, _ = x.shape
         dev = x.device
@@ -263,11 +231,11 @@ class CodecLM(nn.Module):
             start = cache.length
             cache.key_mask[:, start : start + T] = valid
             keys_valid = cache.key_mask[:, : start + T]
-            pos = pos_offset[:, None] + valid.long().cumsum(1) - 1
+            pos = valid.long().cumsum(1) - 1 + (0 if pos_offset is None else pos_offset[:, None])
             pos = pos.clamp(min=0)
             causal = torch.ones(T, start + T, dtype=torch.bool, device=dev).tril(diagonal=start)
-        if int(pos.max()) >= self.cfg.max_len:
-            raise ValueError(f"sequence of {int(pos.max()) + 1} positions exceeds max_len={self.cfg.max_len}")
+        if int(pos.max()) >= self.config.max_len:
+            raise ValueError(f"sequence of {int(pos.max()) + 1} positions exceeds max_len={self.config.max_len}")
         # (B, 1, T, S): causal and key is real. A padded query row still sees itself so that
         # softmax never meets an all-masked row; its output is ignored.
         mask = causal[None, None] & keys_valid[:, None, None, :]
@@ -287,7 +255,39 @@ class CodecLM(nn.Module):
             cache.length += T
         return self.ln_f(h)
 
-    def decode_step(self, tok: torch.Tensor, pos: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    # ------------------------------------------------------------------ incremental decoding (the sampler's)
+    def embed_inputs(self, text, text_lens, prompt=None, prompt_lens=None, spk=None, tags=None):
+        """Embeds what a sampler reads before the first token: `<sos> [tag] [spk] text <task> prompt`.
+
+        text (B, Tt) ids (prompt text + text), text_lens (B,); prompt (B, Tp) the prompt's speech
+        tokens, prompt_lens (B,) (None: no prompt). Returns x (B, T, D), valid (B, T) and
+        n_prefix (B,): each row's valid columns up to <task> (for `prefill`).
+        """
+        x, valid = self.embed_prefix(text, text_lens, spk, tags)
+        n_prefix = valid.sum(1)
+        if prompt is not None:
+            p_valid = torch.arange(prompt.shape[1], device=prompt.device)[None, :] < prompt_lens[:, None]
+            x = torch.cat([x, self.embed_speech(prompt.masked_fill(~p_valid, 0))], 1)
+            valid = torch.cat([valid, p_valid], 1)
+        return x, valid, n_prefix
+
+    def new_cache(self, batch: int, max_len: int, device, dtype) -> KVCache:
+        """An empty KV cache for `batch` rows of up to `max_len` columns."""
+        c = self.config
+        return KVCache(c.n_layers, batch, c.n_heads, max_len, c.d_model // c.n_heads, device, dtype)
+
+    def prefill(self, x, valid, n_prefix, cache: KVCache | None = None) -> torch.Tensor:
+        """Hidden state (B, D) of each row's last valid column of the embedded columns `x` (B, T, D).
+
+        `valid` (B, T) and `n_prefix` (B,) as `embed_inputs` returns them. With an (empty) cache the
+        columns' keys and values are stored in it, and `step` continues from there; without one
+        the whole sequence is run (the sampler's uncached path calls it once per token).
+        """
+        h = self._run(x, valid, cache, n_prefix=n_prefix)
+        last = valid.shape[1] - 1 - valid.flip(1).long().argmax(1)  # last real column per row
+        return h[torch.arange(h.shape[0], device=h.device), last]
+
+    def step(self, tok: torch.Tensor, pos: torch.Tensor, cache: KVCache) -> torch.Tensor:
         """One cached step: speech token `tok` (B,) at position `pos` (B,) -> hidden (B, D).
 
         The incremental twin of `_run` for a single valid column: no causal mask is needed
@@ -302,6 +302,7 @@ class CodecLM(nn.Module):
         cache.length += 1
         return self.ln_f(h)[:, 0]
 
+    # ------------------------------------------------------------------ training and scoring
     def forward(self, text, text_lens, speech, speech_lens, prompt_lens=None, spk=None, tags=None):
         """Teacher-forced pass.
 
@@ -329,7 +330,7 @@ class CodecLM(nn.Module):
         ctc = None
         if self.text_pos_head is not None:  # the columns of s_1 .. s_m read the whole text region
             log_probs = F.log_softmax(self.text_pos_head(h[:, x.shape[1] :]).float(), -1)  # (B, Ts * k, Vt)
-            ctc = ctc_loss_per_unit(log_probs, speech_lens * self.cfg.ctc_upsample, text, text_lens)
+            ctc = ctc_loss_per_unit(log_probs, speech_lens * self.config.ctc_upsample, text, text_lens)
         return LMOutput(logits=logits, target=target, mask=mask, loss=loss, acc=acc, ctc_loss=ctc)
 
     def token_logprobs(self, text, text_lens, speech, speech_lens, prompt_lens=None, spk=None, tags=None):
@@ -337,3 +338,8 @@ class CodecLM(nn.Module):
         out = self.forward(text, text_lens, speech, speech_lens, prompt_lens, spk, tags)
         logp = torch.log_softmax(out.logits.float(), -1).gather(-1, out.target[..., None]).squeeze(-1)
         return logp * out.mask, out.mask
+
+
+def load_codec_lm(path: str | os.PathLike, device: str | torch.device = "cpu") -> CodecLM:
+    """The LM of ``<dir>/model.pt`` (or the file ``path``) written by training or alignment; eval mode."""
+    return load_model(path, CodecLM, CodecLMConfig, "codec LM", device)

@@ -37,6 +37,7 @@ Usage::
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +46,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ttsrl.feats.stats import GlobalMVN
+from ttsrl.models.modules import lengths_to_mask
+from ttsrl.utils.checkpoint import load_model
 
 
 @dataclass
@@ -111,10 +114,6 @@ def guided_velocity(v_cond: torch.Tensor, v_uncond: torch.Tensor, scale: float) 
     return v_cond + scale * (v_cond - v_uncond)
 
 
-def length_mask(lens: torch.Tensor, T: int) -> torch.Tensor:
-    return torch.arange(T, device=lens.device).unsqueeze(0) < lens.unsqueeze(1)  # (B, T)
-
-
 def fit_length(x: torch.Tensor, T: int) -> torch.Tensor:
     """Crops or right-pads (repeating the last frame) ``x`` (B, C, T') to T frames."""
     if x.shape[-1] >= T:
@@ -127,27 +126,28 @@ def fit_length(x: torch.Tensor, T: int) -> torch.Tensor:
 class TokenEncoder(nn.Module):
     """Tokens (B, L) -> mu (B, n_mels, L * token_frames)."""
 
-    def __init__(self, cfg: FlowConfig):
+    def __init__(self, config: FlowConfig):
         super().__init__()
-        self.cfg = cfg
-        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        layer = nn.TransformerEncoderLayer(cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.dropout,
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.d_model)
+        layer = nn.TransformerEncoderLayer(config.d_model, config.n_heads, config.d_ff, config.dropout,
                                            activation="gelu", batch_first=True, norm_first=True)
-        self.layers = nn.TransformerEncoder(layer, cfg.encoder_layers, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(cfg.d_model)
+        self.layers = nn.TransformerEncoder(layer, config.encoder_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(config.d_model)
         # after the x4 repetition a conv smooths the steps between tokens (CosyVoice: interpolate + conv)
-        self.up_conv = nn.Conv1d(cfg.d_model, cfg.d_model, 2 * cfg.token_frames + 1, padding=cfg.token_frames)
-        self.proj = nn.Conv1d(cfg.d_model, cfg.n_mels, 1)
+        k = config.token_frames
+        self.up_conv = nn.Conv1d(config.d_model, config.d_model, 2 * k + 1, padding=k)
+        self.proj = nn.Conv1d(config.d_model, config.n_mels, 1)
 
     def forward(self, tokens: torch.Tensor, token_lens: torch.Tensor) -> torch.Tensor:
         B, L = tokens.shape
-        mask = length_mask(token_lens, L)  # (B, L)
-        pos = sinusoidal(torch.arange(L, device=tokens.device), self.cfg.d_model, scale=1.0)
-        h = self.embed(tokens.clamp(0, self.cfg.vocab_size - 1)) + pos  # (B, L, D)
+        mask = lengths_to_mask(token_lens, L)  # (B, L)
+        pos = sinusoidal(torch.arange(L, device=tokens.device), self.config.d_model, scale=1.0)
+        h = self.embed(tokens.clamp(0, self.config.vocab_size - 1)) + pos  # (B, L, D)
         h = self.norm(self.layers(h, src_key_padding_mask=~mask))
         h = h.masked_fill(~mask.unsqueeze(-1), 0.0)
-        h = h.repeat_interleave(self.cfg.token_frames, dim=1).transpose(1, 2)  # (B, D, T)
-        fmask = length_mask(token_lens * self.cfg.token_frames, h.shape[-1]).unsqueeze(1)
+        h = h.repeat_interleave(self.config.token_frames, dim=1).transpose(1, 2)  # (B, D, T)
+        fmask = lengths_to_mask(token_lens * self.config.token_frames, h.shape[-1]).unsqueeze(1)
         h = F.gelu(self.up_conv(h)) * fmask
         return self.proj(h) * fmask  # (B, n_mels, T)
 
@@ -155,17 +155,18 @@ class TokenEncoder(nn.Module):
 class EstimatorBlock(nn.Module):
     """adaLN(time) -> self-attention -> adaLN -> depthwise conv + feed-forward."""
 
-    def __init__(self, cfg: FlowConfig):
+    def __init__(self, config: FlowConfig):
         super().__init__()
-        D = cfg.d_model
-        self.n_heads = cfg.n_heads
-        self.dropout = cfg.dropout
+        D = config.d_model
+        self.n_heads = config.n_heads
+        self.dropout = config.dropout
         self.norm1 = nn.LayerNorm(D, elementwise_affine=False)
         self.qkv = nn.Linear(D, 3 * D)
         self.out = nn.Linear(D, D)
         self.norm2 = nn.LayerNorm(D, elementwise_affine=False)
-        self.dwconv = nn.Conv1d(D, D, cfg.conv_kernel, padding=cfg.conv_kernel // 2, groups=D)
-        self.ff = nn.Sequential(nn.Linear(D, cfg.d_ff), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.d_ff, D))
+        self.dwconv = nn.Conv1d(D, D, config.conv_kernel, padding=config.conv_kernel // 2, groups=D)
+        self.ff = nn.Sequential(nn.Linear(D, config.d_ff), nn.GELU(), nn.Dropout(config.dropout),
+                                nn.Linear(config.d_ff, D))
         self.mod = nn.Linear(D, 6 * D)  # shift, scale, gate for both halves
         nn.init.zeros_(self.mod.weight)
         nn.init.zeros_(self.mod.bias)
@@ -187,22 +188,22 @@ class EstimatorBlock(nn.Module):
 class Estimator(nn.Module):
     """Velocity ``v(x_t, t | mu, cond, spk)``: (B, n_mels, T) each -> (B, n_mels, T)."""
 
-    def __init__(self, cfg: FlowConfig):
+    def __init__(self, config: FlowConfig):
         super().__init__()
-        self.cfg = cfg
-        D = cfg.d_model
-        self.inp = nn.Linear(4 * cfg.n_mels, D)
+        self.config = config
+        D = config.d_model
+        self.inp = nn.Linear(4 * config.n_mels, D)
         self.time_mlp = nn.Sequential(nn.Linear(D, D), nn.SiLU(), nn.Linear(D, D))
-        self.blocks = nn.ModuleList(EstimatorBlock(cfg) for _ in range(cfg.estimator_layers))
+        self.blocks = nn.ModuleList(EstimatorBlock(config) for _ in range(config.estimator_layers))
         self.norm = nn.LayerNorm(D)
-        self.proj = nn.Linear(D, cfg.n_mels)
+        self.proj = nn.Linear(D, config.n_mels)
 
     def forward(self, x, mask, mu, t, spk, cond):
         # x, mu, cond, spk: (B, n_mels, T) (spk already broadcast); mask (B, T) bool; t (B,)
         B, _, T = x.shape
         h = torch.cat([x, mu, cond, spk], dim=1).transpose(1, 2)  # (B, T, 4 n_mels)
-        h = self.inp(h) + sinusoidal(torch.arange(T, device=x.device), self.cfg.d_model, scale=1.0)
-        temb = self.time_mlp(sinusoidal(t, self.cfg.d_model))  # (B, D)
+        h = self.inp(h) + sinusoidal(torch.arange(T, device=x.device), self.config.d_model, scale=1.0)
+        temb = self.time_mlp(sinusoidal(t, self.config.d_model))  # (B, D)
         attn_mask = mask[:, None, None, :]
         fmask = mask.unsqueeze(-1).to(h.dtype)
         for blk in self.blocks:
@@ -211,17 +212,17 @@ class Estimator(nn.Module):
 
 
 class FlowMatching(nn.Module):
-    def __init__(self, cfg: FlowConfig):
+    def __init__(self, config: FlowConfig):
         super().__init__()
-        if cfg.t_schedule not in ("linear", "cosine"):
-            raise ValueError(f"FlowConfig.t_schedule={cfg.t_schedule!r}: choose linear or cosine")
-        if not 0 <= cfg.prompt_max_ratio < 1:
-            raise ValueError(f"FlowConfig.prompt_max_ratio={cfg.prompt_max_ratio}: must be in [0, 1)")
-        self.cfg = cfg
-        self.mvn = GlobalMVN(dim=cfg.n_mels, feat_axis=1)  # buffers; set_stats() or a state dict fills them
-        self.encoder = TokenEncoder(cfg)
-        self.spk_proj = nn.Linear(cfg.spk_embed_dim, cfg.n_mels) if cfg.spk_embed_dim > 0 else None
-        self.estimator = Estimator(cfg)
+        if config.t_schedule not in ("linear", "cosine"):
+            raise ValueError(f"FlowConfig.t_schedule={config.t_schedule!r}: choose linear or cosine")
+        if not 0 <= config.prompt_max_ratio < 1:
+            raise ValueError(f"FlowConfig.prompt_max_ratio={config.prompt_max_ratio}: must be in [0, 1)")
+        self.config = config
+        self.mvn = GlobalMVN(dim=config.n_mels, feat_axis=1)  # buffers; set_stats() or a state dict fills them
+        self.encoder = TokenEncoder(config)
+        self.spk_proj = nn.Linear(config.spk_embed_dim, config.n_mels) if config.spk_embed_dim > 0 else None
+        self.estimator = Estimator(config)
 
     def set_stats(self, mean: np.ndarray | torch.Tensor, std: np.ndarray | torch.Tensor) -> None:
         """Global mel mean/std (e.g. of ``FeatStats.load(stats.npz)``), saved with the weights."""
@@ -233,9 +234,9 @@ class FlowMatching(nn.Module):
         if self.spk_proj is None or spk is None:
             if spk is not None:
                 raise ValueError("a speaker embedding was given but the model has spk_embed_dim=0")
-            return ref.new_zeros(B, self.cfg.n_mels, T)
+            return ref.new_zeros(B, self.config.n_mels, T)
         s = F.normalize(spk.to(ref.dtype), dim=-1)  # unit norm, as CosyVoice
-        return self.spk_proj(s).unsqueeze(-1).expand(B, self.cfg.n_mels, T)
+        return self.spk_proj(s).unsqueeze(-1).expand(B, self.config.n_mels, T)
 
     def forward(self, tokens: torch.Tensor, token_lens: torch.Tensor, mel: torch.Tensor, mel_lens: torch.Tensor,
                 spk: torch.Tensor | None = None, prompt_lens: torch.Tensor | None = None,
@@ -244,29 +245,29 @@ class FlowMatching(nn.Module):
 
         ``prompt_lens`` (B,) fixes the prompt frames (default: random prefixes); ``generator``
         makes noise, times, prompts and CFG drops reproducible."""
-        cfg = self.cfg
+        config = self.config
         B = tokens.shape[0]
         dev = mel.device
-        T = tokens.shape[1] * cfg.token_frames  # the token grid decides the frames
+        T = tokens.shape[1] * config.token_frames  # the token grid decides the frames
         x1 = fit_length(self.mvn(mel), T)  # (B, C, T)
-        lens = torch.minimum(mel_lens.to(dev), token_lens.to(dev) * cfg.token_frames)
-        mask = length_mask(lens, T)  # (B, T)
+        lens = torch.minimum(mel_lens.to(dev), token_lens.to(dev) * config.token_frames)
+        mask = lengths_to_mask(lens, T)  # (B, T)
         mu = self.encoder(tokens, token_lens)  # (B, C, T)
 
         def rand(*shape):
             return torch.rand(*shape, device=dev, generator=generator)
 
         if prompt_lens is None:
-            prompt_lens = (rand(B) * cfg.prompt_max_ratio * lens).long() if self.training else torch.zeros_like(lens)
-        pmask = length_mask(prompt_lens.to(dev), T)  # (B, T)
+            prompt_lens = (rand(B) * config.prompt_max_ratio * lens).long() if self.training else torch.zeros_like(lens)
+        pmask = lengths_to_mask(prompt_lens.to(dev), T)  # (B, T)
         cond = x1 * pmask.unsqueeze(1)
         spk_c = self._spk(spk, B, T, x1)
-        if self.training and cfg.cfg_dropout > 0:
-            keep = (rand(B) >= cfg.cfg_dropout).to(x1.dtype).view(B, 1, 1)
+        if self.training and config.cfg_dropout > 0:
+            keep = (rand(B) >= config.cfg_dropout).to(x1.dtype).view(B, 1, 1)
             mu, cond, spk_c = mu * keep, cond * keep, spk_c * keep
-        t = time_schedule(rand(B), cfg.t_schedule)
+        t = time_schedule(rand(B), config.t_schedule)
         x0 = torch.randn(x1.shape, device=dev, generator=generator, dtype=x1.dtype)
-        x_t, u = ot_path(x0, x1, t.view(B, 1, 1), cfg.sigma_min)
+        x_t, u = ot_path(x0, x1, t.view(B, 1, 1), config.sigma_min)
         v = self.estimator(x_t, mask, mu, t, spk_c, cond)
         loss_mask = mask & ~pmask
         return FlowOutput(masked_mse(v, u, loss_mask), loss_mask.sum(), loss_mask)
@@ -284,7 +285,7 @@ class FlowMatching(nn.Module):
         are prepended (each prompt's ``prompt_mel_lens`` frames, default all, cropped or padded
         to 4 x its ``prompt_token_lens``); only the new frames are returned. Frames past an
         utterance's length are ``log(1e-5)`` (silence)."""
-        cfg = self.cfg
+        config = self.config
         if solver not in ("euler", "midpoint"):
             raise ValueError(f"unknown ODE solver {solver!r} (euler, midpoint)")
         if n_steps < 1:
@@ -304,8 +305,8 @@ class FlowMatching(nn.Module):
         all_lens = p_lens + token_lens
         L = int(all_lens.max())
         seq = tokens.new_zeros(B, L)
-        Tall = L * cfg.token_frames
-        cond = torch.zeros(B, cfg.n_mels, Tall, device=dev)
+        Tall = L * config.token_frames
+        cond = torch.zeros(B, config.n_mels, Tall, device=dev)
         for i in range(B):
             p, n = int(p_lens[i]), int(token_lens[i])
             seq[i, :p] = prompt_tokens[i, :p]
@@ -314,12 +315,12 @@ class FlowMatching(nn.Module):
                 pm = prompt_mel[i:i + 1]
                 if prompt_mel_lens is not None:
                     pm = pm[..., :int(prompt_mel_lens[i])]
-                cond[i, :, :p * cfg.token_frames] = self.mvn(fit_length(pm, p * cfg.token_frames))[0]
-        mask = length_mask(all_lens * cfg.token_frames, Tall)
+                cond[i, :, :p * config.token_frames] = self.mvn(fit_length(pm, p * config.token_frames))[0]
+        mask = lengths_to_mask(all_lens * config.token_frames, Tall)
         mu = self.encoder(seq, all_lens)
         spk_c = self._spk(spk, B, Tall, mu)
         x = torch.randn(mu.shape, device=dev, generator=generator, dtype=mu.dtype) * temperature
-        ts = time_schedule(torch.linspace(0, 1, n_steps + 1, device=dev), t_schedule or cfg.t_schedule)
+        ts = time_schedule(torch.linspace(0, 1, n_steps + 1, device=dev), t_schedule or config.t_schedule)
 
         def velocity(x, t):
             tt = torch.full((B,), float(t), device=dev)
@@ -341,9 +342,15 @@ class FlowMatching(nn.Module):
                 x_mid = x + 0.5 * dt * velocity(x, t0)
                 x = x + dt * velocity(x_mid, t0 + 0.5 * dt)
         mel_full = self.mvn.inverse(x)  # (B, C, Tall)
-        out_lens = token_lens * cfg.token_frames
-        out = torch.full((B, cfg.n_mels, int(out_lens.max()) if B else 0), math.log(1e-5), device=dev)
+        out_lens = token_lens * config.token_frames
+        out = torch.full((B, config.n_mels, int(out_lens.max()) if B else 0), math.log(1e-5), device=dev)
         for i in range(B):
-            s = int(p_lens[i]) * cfg.token_frames
+            s = int(p_lens[i]) * config.token_frames
             out[i, :, :int(out_lens[i])] = mel_full[i, :, s:s + int(out_lens[i])]
         return out, out_lens
+
+
+def load_flow(path: str | os.PathLike, device: str | torch.device = "cpu") -> FlowMatching:
+    """The flow model of ``<dir>/model.pt`` (or the file ``path``) written by training (config, weights
+    and mel stats); eval mode."""
+    return load_model(path, FlowMatching, FlowConfig, "flow model", device)

@@ -6,8 +6,9 @@ same output alone and batched with longer ones (tested): convolutions see zeros 
 an utterance's end whether it is padded or not, attention never looks at padded keys.
 
 * :func:`lengths_to_mask`         ``(B,)`` lengths -> ``(B, T)`` bool mask
-* :class:`RotaryEmbedding`        rotary positions (Su et al. 2021) applied to queries and keys
-* :class:`MultiHeadSelfAttention` bidirectional attention over the valid frames
+* :func:`rope_tables`, :func:`apply_rope`  rotary positions (Su et al. 2021) of queries and keys
+* :class:`MultiHeadSelfAttention` attention under a mask (bidirectional over the valid frames here,
+                                  causal with a KV cache in the codec LM)
 * :class:`EncoderLayer`           pre-LN transformer layer, or a conformer layer (Gulati et al.
                                   2020: macaron feed-forward, attention, convolution module)
                                   when ``conv_kernel > 0``
@@ -42,8 +43,9 @@ __all__ = [
     "FeedForward",
     "LinearUpsample",
     "MultiHeadSelfAttention",
-    "RotaryEmbedding",
+    "apply_rope",
     "lengths_to_mask",
+    "rope_tables",
     "sinusoidal_positions",
 ]
 
@@ -54,53 +56,60 @@ def lengths_to_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 
 
-class RotaryEmbedding(nn.Module):
-    """Rotary position embedding (RoFormer, Su et al. 2021, eq. 34) in the rotate-half layout."""
+def rope_tables(coords: torch.Tensor, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin ``(B, 1, T, head_dim / 2)`` of the rotary angles at real-valued positions ``coords (B, T)``.
 
-    def __init__(self, head_dim: int, base: float = 10000.0):
-        super().__init__()
-        if head_dim % 2:
-            raise ValueError(f"RotaryEmbedding: head_dim must be even, got {head_dim}")
-        inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
-        self.register_buffer("inv_freq", inv_freq, persistent=False)  # (Dh / 2,)
+    RoFormer (Su et al. 2021, eq. 34): dimension pair ``i`` turns by ``coord * base ** (-2i / head_dim)``.
+    """
+    inv_freq = base ** (-torch.arange(0, head_dim, 2, device=coords.device, dtype=torch.float32) / head_dim)
+    angles = coords.float()[..., None] * inv_freq
+    return angles.cos()[:, None], angles.sin()[:, None]
 
-    def cos_sin(self, T: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """``cos`` and ``sin`` tables ``(T, Dh)`` of positions ``0 .. T-1``."""
-        t = torch.arange(T, device=device, dtype=self.inv_freq.dtype)
-        freqs = torch.outer(t, self.inv_freq.to(device))  # (T, Dh / 2)
-        return freqs.cos().repeat(1, 2).to(dtype), freqs.sin().repeat(1, 2).to(dtype)
 
-    @staticmethod
-    def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        x1, x2 = x.chunk(2, dim=-1)
-        return x * cos + torch.cat((-x2, x1), dim=-1) * sin
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Rotate ``x (B, H, T, Dh)`` by its positions ``0 .. T-1``."""
-        return self.rotate(x, *self.cos_sin(x.shape[-2], x.device, x.dtype))
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotates the two halves of ``x (B, H, T, Dh)`` as (real, imaginary) pairs by the angles of :func:`rope_tables`."""
+    x1, x2 = x.float().chunk(2, dim=-1)
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
 
 
 class MultiHeadSelfAttention(nn.Module):
-    """Bidirectional self-attention; padded keys are masked out."""
+    """Multi-head self-attention under a boolean attention mask, with optional rotary positions and KV cache.
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, rotary: bool = True):
+    The same class serves the bidirectional encoders (the mask hides padded keys) and the
+    causal codec LM (the mask is causal; the cache makes decoding incremental).
+    """
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True):
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
         self.n_heads = n_heads
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.proj = nn.Linear(d_model, d_model)
-        self.dropout = dropout
-        self.rotary = RotaryEmbedding(d_model // n_heads) if rotary else None
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)
+        self.proj = nn.Linear(d_model, d_model, bias=bias)
+        self.dropout = dropout  # on the attention weights, in training
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+                cache=None, layer: int = 0) -> torch.Tensor:
+        """``x (B, T, D)`` -> ``(B, T, D)``.
+
+        ``attn_mask``: bool, broadcastable to ``(B, H, T, S)``, True where a query may attend a key.
+        ``rope``: ``(cos, sin)`` of :func:`rope_tables` at these columns' positions. ``cache``: keys
+        and values of earlier columns (``k``, ``v`` of shape ``(layers, B, H, max_len, Dh)`` and
+        ``length``, e.g. :class:`ttsrl.models.codec_lm.KVCache`): this call's keys (rotated) and
+        values are written after them at index ``layer`` and attended with them.
+        """
         B, T, D = x.shape
-        q, k, v = (t.view(B, T, self.n_heads, -1).transpose(1, 2) for t in self.qkv(x).chunk(3, dim=-1))
-        if self.rotary is not None:
-            cos, sin = self.rotary.cos_sin(T, x.device, q.dtype)
-            q, k = self.rotary.rotate(q, cos, sin), self.rotary.rotate(k, cos, sin)
+        q, k, v = (t.view(B, T, self.n_heads, D // self.n_heads).transpose(1, 2) for t in self.qkv(x).split(D, dim=2))
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        if cache is not None:
+            start = cache.length
+            cache.k[layer, :, :, start : start + T] = k
+            cache.v[layer, :, :, start : start + T] = v
+            k = cache.k[layer, :, :, : start + T]
+            v = cache.v[layer, :, :, : start + T]
         y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask[:, None, None, :], dropout_p=self.dropout if self.training else 0.0
+            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
         )  # (B, H, T, Dh)
         return self.proj(y.transpose(1, 2).reshape(B, T, D))
 
@@ -144,13 +153,11 @@ class EncoderLayer(nn.Module):
     nor inside the feed-forward: on a CPU each dropout mask costs as much as a small matmul).
     """
 
-    def __init__(
-        self, d_model: int, n_heads: int, d_ff: int, conv_kernel: int = 0, dropout: float = 0.1, rotary: bool = True
-    ):
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, conv_kernel: int = 0, dropout: float = 0.1):
         super().__init__()
         self.conformer = conv_kernel > 0
         self.norm_attn = nn.LayerNorm(d_model)
-        self.attn = MultiHeadSelfAttention(d_model, n_heads, 0.0, rotary)
+        self.attn = MultiHeadSelfAttention(d_model, n_heads, 0.0)
         self.norm_ff = nn.LayerNorm(d_model)
         self.ff = FeedForward(d_model, d_ff)
         self.drop = nn.Dropout(dropout)
@@ -161,10 +168,12 @@ class EncoderLayer(nn.Module):
             self.conv = ConvModule(d_model, conv_kernel)
             self.norm_out = nn.LayerNorm(d_model)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> torch.Tensor:
+        """``x (B, T, D)``, ``mask (B, T)`` (True = a real frame), ``rope``: rotary tables of the positions."""
         if self.conformer:
             x = x + 0.5 * self.drop(self.ff0(self.norm_ff0(x)))
-        x = x + self.drop(self.attn(self.norm_attn(x), mask))
+        x = x + self.drop(self.attn(self.norm_attn(x), mask[:, None, None, :], rope))
         if self.conformer:
             x = x + self.drop(self.conv(self.norm_conv(x), mask))
             x = x + 0.5 * self.drop(self.ff(self.norm_ff(x)))
@@ -206,19 +215,24 @@ class Encoder(nn.Module):
         if position not in ("abs", "rope", "none"):
             raise ValueError(f"Encoder: position must be abs, rope or none, got {position!r}")
         self.position = position
+        self.head_dim = d_model // n_heads
+        if position == "rope" and self.head_dim % 2:
+            raise ValueError(f"Encoder: position 'rope' needs an even head size, got {self.head_dim}")
         self.layers = nn.ModuleList(
-            EncoderLayer(d_model, n_heads, d_ff, conv_kernel, dropout, rotary=position == "rope")
-            for _ in range(n_layers)
+            EncoderLayer(d_model, n_heads, d_ff, conv_kernel, dropout) for _ in range(n_layers)
         )
         self.norm = nn.LayerNorm(d_model)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``x (B, T, D)``, ``lengths (B,)`` (each >= 1) -> ``(B, T, D)``."""
         mask = lengths_to_mask(lengths, x.shape[1])
+        rope = None
         if self.position == "abs":  # scaled as in ESPnet: the input, not the positions, dominates at init
             x = x * math.sqrt(x.shape[2]) + sinusoidal_positions(x.shape[1], x.shape[2], x.device).to(x.dtype)
+        elif self.position == "rope":
+            rope = rope_tables(torch.arange(x.shape[1], device=x.device)[None], self.head_dim)
         for layer in self.layers:
-            x = layer(x, mask)
+            x = layer(x, mask, rope)
         return self.norm(x).masked_fill(~mask[..., None], 0.0)
 
 

@@ -62,6 +62,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ttsrl.models.modules import Encoder, LinearUpsample, lengths_to_mask
+from ttsrl.utils.checkpoint import load_model
 
 __all__ = [
     "CLASS_HEADS",
@@ -348,7 +349,5 @@ class MultiTaskReward(nn.Module):
 
 def load_reward_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> MultiTaskReward:
     """The reward model of ``<dir>/model.pt`` (or the file ``path``) written by ``ttsrl.bin.train_reward``; eval mode."""
-    from ttsrl.train.trainer import load_model
-
     return load_model(path, MultiTaskReward, MultiTaskRewardConfig, "reward model", device, require="text_vocab_size")
 

@@ -69,7 +69,8 @@ from ttsrl.feats.stats import GlobalMVN
 from ttsrl.models.ctc import ctc_loss_per_unit, greedy_ctc
 from ttsrl.models.modules import Conv1dSubsampling, Encoder, LinearUpsample, lengths_to_mask
 from ttsrl.models.quantizer import FSQ
-from ttsrl.train.config import Registry, build_dataclass
+from ttsrl.utils.checkpoint import load_checkpoint, load_model
+from ttsrl.utils.config import Registry, build_dataclass
 
 logger = logging.getLogger(__name__)
 
@@ -183,11 +184,7 @@ class SpeechTokenizer(nn.Module):
     # ------------------------------------------------------------------ setup / loading
     def set_stats(self, stats: str | os.PathLike | GlobalMVN) -> None:
         """Use the global mean/std of ``stats`` (a ``stats.npz`` or a GlobalMVN) to normalize mels."""
-        mvn = stats if isinstance(stats, GlobalMVN) else GlobalMVN(stats)
-        if mvn.mean.shape[0] != self.config.mel.n_mels:
-            raise ValueError(f"stats of dimension {mvn.mean.shape[0]}, the model expects {self.config.mel.n_mels}")
-        self.mvn.mean.copy_(mvn.mean)
-        self.mvn.std.copy_(mvn.std)
+        self.mvn.set_stats(stats)
 
     @property
     def codebook_size(self) -> int:
@@ -199,8 +196,6 @@ class SpeechTokenizer(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> SpeechTokenizer:
         """Load ``<path>/model.pt`` (or the file ``path``) written by the tokenizer trainer; eval mode."""
-        from ttsrl.train.trainer import load_model
-
         return load_model(path, cls, SpeechTokenizerConfig, "speech tokenizer", device)
 
     # ------------------------------------------------------------------ core
@@ -349,7 +344,7 @@ def load_ctc_tokenizer(path: str | os.PathLike):
     from ttsrl.text.tokenizer import build_tokenizer
 
     path = Path(path)
-    ckpt = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
+    ckpt = load_checkpoint(path / "model.pt")
     token_type = (ckpt.get("config") or {}).get("token_type", "char")
     bpemodel = path / "bpe.model" if token_type == "bpe" else None
     return build_tokenizer(token_type, path / "tokens.txt", bpemodel=bpemodel)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -37,6 +37,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ttsrl.feats.mel import MelConfig, MelExtractor, mel_filterbank
+from ttsrl.models.modules import lengths_to_mask
+from ttsrl.utils.checkpoint import load_model
 
 
 def wav_lengths(mel_lens: torch.Tensor, hop_length: int) -> torch.Tensor:
@@ -44,8 +46,11 @@ def wav_lengths(mel_lens: torch.Tensor, hop_length: int) -> torch.Tensor:
     return (mel_lens.clamp(min=1) - 1) * hop_length
 
 
-def _frames_mask(lens: torch.Tensor, T: int) -> torch.Tensor:
-    return torch.arange(T, device=lens.device).unsqueeze(0) < lens.unsqueeze(1)
+def frame_lengths(mel: torch.Tensor, mel_lens: torch.Tensor | None) -> torch.Tensor:
+    """``mel_lens`` on the mel's device, or every frame of ``mel (B, n_mels, T)`` when None."""
+    if mel_lens is None:
+        return torch.full((mel.shape[0],), mel.shape[-1], dtype=torch.long, device=mel.device)
+    return mel_lens.to(mel.device)
 
 
 class GriffinLim(nn.Module):
@@ -83,11 +88,9 @@ class GriffinLim(nn.Module):
 
     @torch.no_grad()
     def mel_to_wav(self, mel: torch.Tensor, mel_lens: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        B, _, T = mel.shape
-        if mel_lens is None:
-            mel_lens = torch.full((B,), T, dtype=torch.long, device=mel.device)
-        mel_lens = mel_lens.to(mel.device)
-        mag = self.mel_to_magnitude(mel.float()) * _frames_mask(mel_lens, T).unsqueeze(1)  # (B, F, T)
+        T = mel.shape[-1]
+        mel_lens = frame_lengths(mel, mel_lens)
+        mag = self.mel_to_magnitude(mel.float()) * lengths_to_mask(mel_lens, T).unsqueeze(1)  # (B, F, T)
         n = (T - 1) * self.mel_config.hop_length
         g = torch.Generator().manual_seed(self.seed)  # CPU generator: the same phases on every device
         angles = torch.polar(torch.ones(mag.shape), 2 * math.pi * torch.rand(mag.shape, generator=g)).to(mel.device)
@@ -100,18 +103,16 @@ class GriffinLim(nn.Module):
             prev = rebuilt
         wav = self._istft(mag * angles, n)
         wav_lens = wav_lengths(mel_lens, self.mel_config.hop_length)
-        return wav * _frames_mask(wav_lens, n), wav_lens
+        return wav * lengths_to_mask(wav_lens, n), wav_lens
 
 
 @dataclass
-class VocosConfig:
-    sample_rate: int = 16000  # the mel front-end: must equal the features' MelConfig
-    n_fft: int = 1024
-    win_length: int = 640
-    hop_length: int = 160
-    n_mels: int = 80
-    fmin: float = 0.0
-    fmax: float = 8000.0
+class VocosConfig(MelConfig):
+    """The mel front-end's fields (those of :class:`MelConfig`, which must equal the features') and the model's.
+
+    The mel fields are inherited, not nested, so a ``model_conf`` keeps them at its top level
+    (as vocoders trained before have them)."""
+
     head_n_fft: int = 640  # the iSTFT the model predicts (hop = hop_length)
     dim: int = 384
     n_layers: int = 8
@@ -124,8 +125,8 @@ class VocosConfig:
     stft_resolutions: tuple[int, ...] = (1024, 256, 512, 128, 256, 64)  # (n_fft, hop) pairs, 16 kHz
 
     def mel_config(self) -> MelConfig:
-        return MelConfig(sample_rate=self.sample_rate, n_fft=self.n_fft, win_length=self.win_length,
-                         hop_length=self.hop_length, n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax)
+        """The mel front-end alone."""
+        return MelConfig(**{f.name: getattr(self, f.name) for f in fields(MelConfig)})
 
 
 class ConvNeXtBlock(nn.Module):
@@ -169,92 +170,91 @@ class VocoderOutput:
 
 
 class VocosVocoder(nn.Module):
-    def __init__(self, cfg: VocosConfig):
+    def __init__(self, config: VocosConfig):
         super().__init__()
-        if len(cfg.stft_resolutions) % 2:
+        if len(config.stft_resolutions) % 2:
             raise ValueError("VocosConfig.stft_resolutions: a flat list of (n_fft, hop) pairs")
-        self.cfg = cfg
-        self.mel = MelExtractor(cfg.mel_config())
-        self.embed = nn.Conv1d(cfg.n_mels, cfg.dim, cfg.kernel_size, padding=cfg.kernel_size // 2)
-        self.norm_in = nn.LayerNorm(cfg.dim)
-        self.blocks = nn.ModuleList(ConvNeXtBlock(cfg.dim, cfg.intermediate_dim, cfg.kernel_size, cfg.layer_scale)
-                                    for _ in range(cfg.n_layers))
-        self.norm_out = nn.LayerNorm(cfg.dim)
-        self.head = nn.Linear(cfg.dim, cfg.head_n_fft + 2)  # log-magnitude and phase of head_n_fft // 2 + 1 bins
-        self.register_buffer("window", torch.hann_window(cfg.head_n_fft), persistent=False)
-        self.register_buffer("mel_to_lin", self._mel_to_linear(cfg), persistent=False)  # (F, M)
-        self.register_buffer("band_gain", self._band_log_gain(cfg), persistent=False)  # (M, 1)
+        self.config = config
+        self.mel = MelExtractor(config.mel_config())
+        self.embed = nn.Conv1d(config.n_mels, config.dim, config.kernel_size, padding=config.kernel_size // 2)
+        self.norm_in = nn.LayerNorm(config.dim)
+        self.blocks = nn.ModuleList(
+            ConvNeXtBlock(config.dim, config.intermediate_dim, config.kernel_size, config.layer_scale)
+            for _ in range(config.n_layers)
+        )
+        self.norm_out = nn.LayerNorm(config.dim)
+        self.head = nn.Linear(config.dim, config.head_n_fft + 2)  # log-magnitude and phase of head_n_fft // 2 + 1 bins
+        self.register_buffer("window", torch.hann_window(config.head_n_fft), persistent=False)
+        self.register_buffer("mel_to_lin", self._mel_to_linear(config), persistent=False)  # (F, M)
+        self.register_buffer("band_gain", self._band_log_gain(config), persistent=False)  # (M, 1)
 
     @staticmethod
-    def _head_basis(cfg: VocosConfig) -> np.ndarray:
-        return mel_filterbank(cfg.sample_rate, cfg.head_n_fft, cfg.n_mels, cfg.fmin, cfg.fmax).astype(np.float64)
+    def _head_basis(config: VocosConfig) -> np.ndarray:
+        c = config
+        return mel_filterbank(c.sample_rate, c.head_n_fft, c.n_mels, c.fmin, c.fmax).astype(np.float64)
 
     @classmethod
-    def _mel_to_linear(cls, cfg: VocosConfig) -> torch.Tensor:
+    def _mel_to_linear(cls, config: VocosConfig) -> torch.Tensor:
         """Each STFT bin averages the log-mel of the bands that cover it (nearest band if none)."""
-        w = cls._head_basis(cfg).T  # (F, M)
-        freqs = np.linspace(0, cfg.sample_rate / 2, w.shape[0])
+        w = cls._head_basis(config).T  # (F, M)
+        freqs = np.linspace(0, config.sample_rate / 2, w.shape[0])
         centers = (w * freqs[:, None]).sum(0) / np.maximum(w.sum(0), 1e-12)
         for f in np.where(w.sum(1) == 0)[0]:
             w[f, np.argmin(np.abs(centers - freqs[f]))] = 1.0
         return torch.from_numpy(w / w.sum(1, keepdims=True)).float()
 
     @classmethod
-    def _band_log_gain(cls, cfg: VocosConfig) -> torch.Tensor:
+    def _band_log_gain(cls, config: VocosConfig) -> torch.Tensor:
         """log of each band's total filter weight: a flat magnitude A gives a mel of A x weight."""
-        return torch.from_numpy(np.log(np.maximum(cls._head_basis(cfg).sum(1), 1e-12))).float().unsqueeze(1)
+        return torch.from_numpy(np.log(np.maximum(cls._head_basis(config).sum(1), 1e-12))).float().unsqueeze(1)
 
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
         """(B, n_mels, T) log-mel -> (B, (T - 1) * hop) waveform."""
-        cfg = self.cfg
+        config = self.config
         h = self.embed(mel)
         h = self.norm_in(h.transpose(1, 2)).transpose(1, 2)
         for blk in self.blocks:
             h = blk(h)
         h = self.head(self.norm_out(h.transpose(1, 2))).transpose(1, 2)  # (B, n_fft + 2, T)
         logmag, phase = h.chunk(2, dim=1)
-        if cfg.mel_prior:  # the magnitude starts near the right level; the network learns the residual
+        if config.mel_prior:  # the magnitude starts near the right level; the network learns the residual
             logmag = logmag + torch.matmul(self.mel_to_lin, mel - self.band_gain)
         mag = torch.exp(logmag.clamp(max=math.log(100.0)))  # Vocos: clip the magnitude at 100
         spec = torch.polar(mag.float(), phase.float())  # (B, F, T)
-        n = (mel.shape[-1] - 1) * cfg.hop_length
-        return torch.istft(spec, cfg.head_n_fft, cfg.hop_length, cfg.head_n_fft, self.window.float(),
+        n = (mel.shape[-1] - 1) * config.hop_length
+        return torch.istft(spec, config.head_n_fft, config.hop_length, config.head_n_fft, self.window.float(),
                            center=True, length=n)
 
     def forward(self, wav: torch.Tensor, wav_lens: torch.Tensor | None = None) -> VocoderOutput:
         """Training loss on waveform segments (B, N): resynthesize from their mel and compare."""
-        cfg = self.cfg
+        config = self.config
         mel, mel_lens = self.mel(wav, wav_lens)  # (B, M, T)
         y_hat = self.decode(mel)
         n = y_hat.shape[-1]
         y = wav[:, :n]
         if wav_lens is not None:  # zero past each length, in both
-            m = _frames_mask(wav_lengths(mel_lens, cfg.hop_length), n).to(y.dtype)
+            m = lengths_to_mask(wav_lengths(mel_lens, config.hop_length), n).to(y.dtype)
             y, y_hat = y * m, y_hat * m
-        res = [(cfg.stft_resolutions[i], cfg.stft_resolutions[i + 1]) for i in range(0, len(cfg.stft_resolutions), 2)]
+        r = config.stft_resolutions
+        res = [(r[i], r[i + 1]) for i in range(0, len(r), 2)]
         sc, mag = multi_resolution_stft_loss(y_hat, y, res)
-        mel_hat, _ = self.mel(y_hat, wav_lengths(mel_lens, cfg.hop_length))
+        mel_hat, _ = self.mel(y_hat, wav_lengths(mel_lens, config.hop_length))
         T = min(mel_hat.shape[-1], mel.shape[-1])
-        fm = _frames_mask(mel_lens, T).unsqueeze(1).to(mel.dtype)
+        fm = lengths_to_mask(mel_lens, T).unsqueeze(1).to(mel.dtype)
         mel_l1 = ((mel_hat[..., :T] - mel[..., :T]).abs() * fm).sum() / (fm.sum() * mel.shape[1]).clamp(min=1)
-        loss = cfg.stft_loss_weight * (sc + mag) + cfg.mel_loss_weight * mel_l1
+        loss = config.stft_loss_weight * (sc + mag) + config.mel_loss_weight * mel_l1
         return VocoderOutput(loss, {"sc": sc.detach(), "log_mag": mag.detach(), "mel_l1": mel_l1.detach()})
 
     @torch.no_grad()
     def mel_to_wav(self, mel: torch.Tensor, mel_lens: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        B, _, T = mel.shape
-        if mel_lens is None:
-            mel_lens = torch.full((B,), T, dtype=torch.long, device=mel.device)
-        mel_lens = mel_lens.to(mel.device)
+        mel_lens = frame_lengths(mel, mel_lens)
         wav = self.decode(mel)
-        wav_lens = wav_lengths(mel_lens, self.cfg.hop_length)
-        return wav * _frames_mask(wav_lens, wav.shape[-1]), wav_lens
+        wav_lens = wav_lengths(mel_lens, self.config.hop_length)
+        return wav * lengths_to_mask(wav_lens, wav.shape[-1]), wav_lens
 
 
 def load_vocos(path: str | os.PathLike, device: str | torch.device = "cpu") -> VocosVocoder:
     """The Vocos vocoder of ``<dir>/model.pt`` (or the file ``path``) written by training; eval mode."""
-    from ttsrl.train.trainer import load_model
-
     return load_model(path, VocosVocoder, VocosConfig, "Vocos vocoder", device)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ttsrl.models.codec_lm import CodecLM, KVCache
+from ttsrl.models.codec_lm import CodecLM
 
 #: Control tags of a CodecLM built with num_tags=2 (Chain-of-Hindsight, ``ttsrl.align --method coh``).
 TAGS = {"good": 0, "bad": 1}
@@ -34,13 +34,14 @@ def tag_ids(model: CodecLM, tag: str | None, n: int, device: torch.device | str 
     A model built with tags gets "good" unless told otherwise; a tag for a model without
     tags is an error (it would be ignored silently).
     """
-    if model.cfg.num_tags == 0:
+    if model.config.num_tags == 0:
         if tag is not None:
             raise ValueError(f"tag {tag!r} given but this LM has no control tags (num_tags=0)")
         return None
     tag = "good" if tag is None else tag
-    if tag not in TAGS or TAGS[tag] >= model.cfg.num_tags:
-        raise ValueError(f"unknown tag {tag!r}; this LM knows {[t for t, i in TAGS.items() if i < model.cfg.num_tags]}")
+    if tag not in TAGS or TAGS[tag] >= model.config.num_tags:
+        known = [t for t, i in TAGS.items() if i < model.config.num_tags]
+        raise ValueError(f"unknown tag {tag!r}; this LM knows {known}")
     return torch.full((n,), TAGS[tag], dtype=torch.long, device=device)
 
 
@@ -127,15 +128,11 @@ def sample(
     tgt = rep(target_text_lens) if target_text_lens is not None else text_lens
     B = text.shape[0]
 
-    x, valid = model.embed_prefix(text, text_lens, spk, tags)
-    n_prefix = valid.sum(1)
-    p_valid = torch.arange(prompt.shape[1], device=dev)[None, :] < prompt_lens[:, None]
-    x = torch.cat([x, model.embed_speech(prompt.masked_fill(~p_valid, 0))], 1)
-    valid = torch.cat([valid, p_valid], 1)
+    x, valid, n_prefix = model.embed_inputs(text, text_lens, prompt, prompt_lens, spk, tags)
 
     max_new = torch.clamp((tgt.float() * cfg.max_len_ratio).ceil().long(), min=1, max=cfg.max_len)
     min_new = (tgt.float() * cfg.min_len_ratio).floor().long()
-    room = model.cfg.max_len - int(valid.sum(1).max())  # positions left after the longest prefix
+    room = model.config.max_len - int(valid.sum(1).max())  # positions left after the longest prefix
     if room < int(max_new.max()):
         max_new = max_new.clamp(max=max(room, 1))
     steps = int(max_new.max())
@@ -150,21 +147,15 @@ def sample(
     truncated = torch.zeros(B, dtype=torch.bool, device=dev)
 
     if cfg.use_cache:
-        D = model.cfg.d_model
-        cache = KVCache(model.cfg.n_layers, B, model.cfg.n_heads, x.shape[1] + steps,
-                        D // model.cfg.n_heads, dev, x.dtype)
-        h = model._run(x, valid, cache, pos_offset=torch.zeros(B, dtype=torch.long, device=dev), n_prefix=n_prefix)
-        last = valid.shape[1] - 1 - valid.flip(1).long().argmax(1)  # last real column per row
-        h_last = h[torch.arange(B, device=dev), last]
+        cache = model.new_cache(B, x.shape[1] + steps, dev, x.dtype)
+        h_last = model.prefill(x, valid, n_prefix, cache)
         n_valid = valid.sum(1)
     rows = torch.arange(B, device=dev)  # the rows being computed (all of them until some finish)
     for t in range(steps):
         if not cfg.use_cache:
             seq = torch.cat([x[rows], model.embed_speech(out[rows, :t])], 1)
             seq_valid = torch.cat([valid[rows], torch.ones(len(rows), t, dtype=torch.bool, device=dev)], 1)
-            h = model._run(seq, seq_valid, n_prefix=n_prefix[rows])
-            last = seq_valid.shape[1] - 1 - seq_valid.flip(1).long().argmax(1)
-            h_last = h[torch.arange(len(rows), device=dev), last]
+            h_last = model.prefill(seq, seq_valid, n_prefix[rows])
         raw = model.head(h_last).float()  # (rows, V + 1)
         logits = raw.clone()
         logits[:, eos] = torch.where(t < min_new[rows], float("-inf"), raw[:, eos])
@@ -188,7 +179,7 @@ def sample(
                 cache.keep_rows(keep)
                 n_valid = n_valid[keep]
         if cfg.use_cache:
-            h_last = model.decode_step(tok, n_valid, cache)
+            h_last = model.step(tok, n_valid, cache)
             n_valid = n_valid + 1
     model.train(was_training)
     return SampleOutput(tokens=[out[i, : lengths[i]].clone() for i in range(B)], logprobs=logprobs,

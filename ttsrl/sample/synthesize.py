@@ -38,9 +38,10 @@ from tqdm import tqdm
 
 from ttsrl.data.audio import load_audio, write_wav
 from ttsrl.data.datadir import write_kv
-from ttsrl.data.token_dataset import pad_1d
+from ttsrl.data.token_dataset import collate_tokens, lm_input, pad_1d
 from ttsrl.sample.sampler import SamplingConfig, sample, tag_ids
 from ttsrl.text.tokenizer import UnpronounceableError, load_text_tokenizer
+from ttsrl.utils.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -109,18 +110,18 @@ class TTSPipeline:
     def from_dirs(cls, lm: str | None, flow: str, tokenizer: str, vocoder: str = "griffin_lim",
                   vocoder_path: str | None = None, device: str | torch.device = "cpu",
                   tag: str | None = None, griffin_lim_iters: int = 32, lm_prompt: bool = True) -> TTSPipeline:
+        from ttsrl.models.codec_lm import load_codec_lm
+        from ttsrl.models.flow import load_flow
         from ttsrl.models.speech_tokenizer import SpeechTokenizer, load_ctc_tokenizer
         from ttsrl.models.vocoder import build_vocoder
-        from ttsrl.tasks.flow import load_flow
-        from ttsrl.tasks.lm import load_codec_lm
 
         tok = SpeechTokenizer.from_pretrained(tokenizer, device)
         ctc_tok = load_ctc_tokenizer(tokenizer)
         model = load_codec_lm(lm, device) if lm else None
         text_tok = lm_text_tokenizer(lm) if lm else None  # None: resynthesis, or an LM saved without its units
-        if text_tok is not None and text_tok.vocab_size != model.cfg.text_vocab_size:
+        if text_tok is not None and text_tok.vocab_size != model.config.text_vocab_size:
             raise ValueError(f"{lm}: the LM's text units ({text_tok.vocab_size} tokens.txt entries) do not fit its "
-                             f"text vocabulary ({model.cfg.text_vocab_size})")
+                             f"text vocabulary ({model.config.text_vocab_size})")
         return cls(lm=model, flow=load_flow(flow, device), tokenizer=tok,
                    text_tokenizer=ctc_tok if text_tok is None else text_tok,
                    vocoder=build_vocoder(vocoder, vocoder_path, device, mel_config=tok.config.mel,
@@ -176,13 +177,13 @@ class TTSPipeline:
         if self.lm is None:
             raise ValueError("no LM loaded: pass golden tokens or an LM")
         # without lm_prompt, prepare() left the prompt text out and the prompt tokens go to the flow model only
-        text, text_lens = pad_1d([torch.tensor(it["prompt_text"] + it["text"]) for it in items])
-        prompt, prompt_lens = pad_1d([torch.as_tensor(it["prompt_tokens"] if self.lm_prompt else [], dtype=torch.long)
-                                      for it in items])
-        out = sample(self.lm, text.to(self.device), text_lens.to(self.device), cfg,
-                     prompt=prompt.to(self.device), prompt_lens=prompt_lens.to(self.device),
-                     target_text_lens=torch.tensor([len(it["text"]) for it in items], device=self.device),
-                     tags=tag_ids(self.lm, self.tag, len(items), self.device))
+        batch = collate_tokens([lm_input(it["text"], it["prompt_text"], it["prompt_tokens"] if self.lm_prompt else None)
+                                for it in items])
+        dev = self.device
+        out = sample(self.lm, batch["text"].to(dev), batch["text_lens"].to(dev), cfg,
+                     prompt=batch["prompt"].to(dev), prompt_lens=batch["prompt_lens"].to(dev),
+                     target_text_lens=batch["target_text_lens"].to(dev),
+                     tags=tag_ids(self.lm, self.tag, len(items), dev))
         return out.tokens
 
     @torch.no_grad()
@@ -210,7 +211,8 @@ class TTSPipeline:
 
 def synthesize_requests(tts: TTSPipeline, requests: Sequence[Request], out_dir: str, cfg: SamplingConfig,
                         flow_opts: FlowOptions | None = None, batch_size: int = 8, suffix: str = "") -> SynthReport:
-    """Synthesizes every request not yet on disk; writes wav/, wav<suffix>.scp and errors<suffix>.
+    """Synthesizes every request not yet on disk; writes wav/, wav<suffix>.scp, errors<suffix> and (when it
+    synthesized anything) rtf<suffix>, the real-time factor.
 
     ``suffix`` (e.g. ``.2``) names the lists of one job of several that share ``out_dir``.
     """
@@ -262,6 +264,8 @@ def synthesize_requests(tts: TTSPipeline, requests: Sequence[Request], out_dir: 
     write_kv(os.path.join(out_dir, f"wav{suffix}.scp"),
              {u: os.path.abspath(os.path.join(wav_dir, f"{u}.wav")) for u in sorted(done & wanted)})
     write_kv(os.path.join(out_dir, f"errors{suffix}"), report.errors)
+    if report.written:
+        atomic_write_text(os.path.join(out_dir, f"rtf{suffix}"), f"{report.rtf:.4f}\n")
     logger.info("%s: %d written, %d already there, %d failed; RTF %.3f", out_dir, len(report.written),
                 len(report.skipped), len(report.errors), report.rtf)
     return report

@@ -25,30 +25,16 @@ import time
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from ttsrl.data.datadir import read_kv
-from ttsrl.data.dataset import UttDataset, collate_pad
+from ttsrl.data.dataset import FramesDataset, UttDataset, collate_pad
 from ttsrl.feats.stats import FeatStats, merge_stats_files
 from ttsrl.models.asr import CTCASR, CTCASRConfig, asr_conf_dict, greedy_ctc
 from ttsrl.tasks.base import Task
-from ttsrl.train.config import build_dataclass, load_yaml
 from ttsrl.train.trainer import move_to_device
+from ttsrl.utils.config import build_dataclass, load_yaml
 
 logger = logging.getLogger(__name__)
-
-
-class FramesDataset(Dataset):
-    """A :class:`UttDataset` of ``{feats, text}`` with its frame counts as ``lengths`` (for bucketing)."""
-
-    def __init__(self, ds: UttDataset, lengths: np.ndarray):
-        self.ds, self.lengths, self.utts = ds, lengths, ds.utts
-
-    def __len__(self) -> int:
-        return len(self.ds)
-
-    def __getitem__(self, i: int) -> dict:
-        return self.ds[i]
 
 
 def compute_mels(data_dir: str, mel_conf: dict) -> dict[str, np.ndarray]:
@@ -71,11 +57,12 @@ def compute_mels(data_dir: str, mel_conf: dict) -> dict[str, np.ndarray]:
 
 class ASRTask(Task):
     description = "Train the CTC judge ASR (characters from log-mel) on ground-truth audio."
-    _start = 0.0
-    _cache: dict = {}
 
-    @classmethod
-    def add_task_args(cls, p: argparse.ArgumentParser) -> None:
+    def __init__(self) -> None:
+        self._start = 0.0  # when building the model started: train_seconds
+        self._cache: dict = {}  # log-mels computed in memory, until the datasets hold them
+
+    def add_task_args(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("--train_data_dir", required=True, help="data dir of the training set (text, wav.scp)")
         p.add_argument("--valid_data_dir", required=True, help="data dir of the validation set")
         p.add_argument("--train_feats_dir", default=None,
@@ -84,26 +71,24 @@ class ASRTask(Task):
         p.add_argument("--stats_files", nargs="+", default=None,
                        help="global stats (shards are merged); default: <train_feats_dir>/stats.npz or its split shards")
 
-    @classmethod
-    def _feats(cls, data_dir: str, feats_dir: str | None, mel_conf: dict):
+    def _feats(self, data_dir: str, feats_dir: str | None, mel_conf: dict):
         """(feats source for UttDataset, lengths file or None)."""
         if feats_dir:
             lens = os.path.join(feats_dir, "utt2num_frames")
             return os.path.join(feats_dir, "feats.scp"), lens if os.path.isfile(lens) else None
         key = (os.path.abspath(data_dir), repr(sorted(mel_conf.items())))
-        if key not in cls._cache:
-            cls._cache[key] = compute_mels(data_dir, mel_conf)
-        return cls._cache[key], None
+        if key not in self._cache:
+            self._cache[key] = compute_mels(data_dir, mel_conf)
+        return self._cache[key], None
 
-    @classmethod
-    def _stats(cls, args, mel_conf: dict) -> FeatStats:
+    def _stats(self, args, mel_conf: dict) -> FeatStats:
         files = args.stats_files
         if not files and args.train_feats_dir:
             one = os.path.join(args.train_feats_dir, "stats.npz")
             files = [one] if os.path.isfile(one) else sorted(glob.glob(os.path.join(args.train_feats_dir, "split*", "*", "stats.npz")))
         if files:
             return merge_stats_files(files)
-        feats, _ = cls._feats(args.train_data_dir, args.train_feats_dir, mel_conf)
+        feats, _ = self._feats(args.train_data_dir, args.train_feats_dir, mel_conf)
         if not isinstance(feats, dict):
             raise FileNotFoundError(f"{args.train_feats_dir}: no stats.npz (nor split*/*/stats.npz); give --stats_files")
         acc = FeatStats()
@@ -111,11 +96,10 @@ class ASRTask(Task):
             acc.update(m)
         return acc
 
-    @classmethod
-    def build_model(cls, args: argparse.Namespace) -> CTCASR:
+    def build_model(self, args: argparse.Namespace) -> CTCASR:
         from ttsrl.text.tokenizer import build_token_list
 
-        cls._start = time.time()
+        self._start = time.time()
         conf = dict(args.model_conf)
         if not conf.get("token_list"):
             conf["token_list"] = build_token_list("char", read_kv(os.path.join(args.train_data_dir, "text")).values())
@@ -129,31 +113,28 @@ class ASRTask(Task):
         cfg = build_dataclass(CTCASRConfig, conf, "model_conf")
         args.model_conf = asr_conf_dict(cfg)  # the complete config (with the character list) goes into model.pt
         model = CTCASR(cfg)
-        model.set_stats(_mvn(cls._stats(args, args.model_conf["mel"])))
+        model.set_stats(_mvn(self._stats(args, args.model_conf["mel"])))
         logger.info("CTC ASR: %d characters, %.2fM parameters", cfg.vocab_size, model.num_params() / 1e6)
         return model
 
-    @classmethod
-    def _dataset(cls, args, data_dir: str, feats_dir: str | None) -> FramesDataset:
+    def _dataset(self, args, data_dir: str, feats_dir: str | None) -> FramesDataset:
         from ttsrl.text.tokenizer import CharTokenizer, encode_texts
 
         tok = CharTokenizer(args.model_conf["token_list"])
         ids, unknown = encode_texts(tok, read_kv(os.path.join(data_dir, "text")))
         for utt, symbols in list(unknown.items())[:10]:
             logger.warning("%s: %s: %s not in the character list (mapped to <unk>)", data_dir, utt, " ".join(symbols))
-        feats, lens_file = cls._feats(data_dir, feats_dir, args.model_conf["mel"])
+        feats, lens_file = self._feats(data_dir, feats_dir, args.model_conf["mel"])
         ds = UttDataset({"feats": feats, "text": ids})
         return FramesDataset(ds, ds.lengths("feats", lens_file))
 
-    @classmethod
-    def build_datasets(cls, args):
-        train = cls._dataset(args, args.train_data_dir, args.train_feats_dir)
-        valid = cls._dataset(args, args.valid_data_dir, args.valid_feats_dir)
-        cls._cache.clear()  # the datasets hold the in-memory features now
+    def build_datasets(self, args):
+        train = self._dataset(args, args.train_data_dir, args.train_feats_dir)
+        valid = self._dataset(args, args.valid_data_dir, args.valid_feats_dir)
+        self._cache.clear()  # the datasets hold the in-memory features now
         return train, valid, collate_pad
 
-    @staticmethod
-    def compute_loss(model, batch):
+    def compute_loss(self, model, batch):
         out = model(batch["feats"], batch["feats_lens"], batch["text"], batch["text_lens"])
         n_chars = batch["text_lens"].sum()
         stats = {"loss": out.loss.detach(), "weight": n_chars}
@@ -167,9 +148,8 @@ class ASRTask(Task):
             stats["cer"] = 100.0 * errors / max(int(n_chars), 1)
         return out.loss, stats
 
-    @classmethod
     @torch.no_grad()
-    def evaluate(cls, args, model, valid_loader) -> dict:
+    def evaluate(self, args, model, valid_loader) -> dict:
         from ttsrl.score.wer import error_rates
 
         texts = read_kv(os.path.join(args.valid_data_dir, "text"))
@@ -183,15 +163,10 @@ class ASRTask(Task):
         r = error_rates(refs, hyps)
         return {"dev_cer": round(r["cer"], 3), "dev_cer_corpus": round(r["cer_corpus"], 3),
                 "dev_wer": round(r["wer"], 3), "dev_utts": len(refs), "num_params": model.num_params(),
-                "train_seconds": round(time.time() - cls._start, 1)}
+                "train_seconds": round(time.time() - self._start, 1)}
 
 
 def _mvn(acc: FeatStats):
     from ttsrl.feats.stats import GlobalMVN
 
     return GlobalMVN(mean=acc.mean, std=acc.std)
-
-
-def load_asr(path: str, device: str | torch.device = "cpu") -> CTCASR:
-    """The judge stored in ``model.pt`` (or its folder) written by ``ttsrl.bin.train_asr``."""
-    return CTCASR.from_pretrained(path, device)

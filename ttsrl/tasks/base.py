@@ -5,13 +5,24 @@ rest: options (``--config`` YAML, ``--model_conf``, the Trainer's options), the 
 group, the loaders, the Trainer (resume, checkpoints, logs), the resolved config next to
 the model and ``metrics.json`` with the task's final evaluation.
 
+A task is an instance: what one run builds (caches, timers, a reference model) lives on the
+instance, never on the class. :func:`run_task` calls its hooks in this order::
+
+    add_task_args, add_batch_args      the parser
+    check_args                         right after parsing: an error is a usage error
+    build_model                        (may complete args.model_conf: model.pt rebuilds the model)
+    build_datasets                     (train, valid or None, collate_fn)
+    setup                              what the loss needs besides the model (e.g. a reference model)
+    compute_loss                       the Trainer's loss
+    final_metrics -> evaluate          after training: metrics.json
+
 Usage (a whole entrypoint)::
 
     from ttsrl.tasks.base import run_task
     from ttsrl.tasks.lm import LMTask
 
     def main(argv=None):
-        run_task(LMTask, argv)
+        return run_task(LMTask, argv)
 """
 from __future__ import annotations
 
@@ -26,55 +37,86 @@ import torch
 from torch.utils.data import Dataset
 
 from ttsrl.train import distributed as du
-from ttsrl.train.config import (
+from ttsrl.train.sampler import build_loader
+from ttsrl.train.trainer import Trainer, TrainerConfig, set_seed
+from ttsrl.utils.checkpoint import load_checkpoint
+from ttsrl.utils.cli import setup_logging
+from ttsrl.utils.config import (
+    ConfigError,
     NestedDictAction,
     add_config_args,
     add_dataclass_args,
     dataclass_from_args,
     parse_with_config,
 )
-from ttsrl.train.sampler import build_loader
-from ttsrl.train.trainer import Trainer, TrainerConfig, load_checkpoint, set_seed
-from ttsrl.utils.fileio import atomic_write_text
+from ttsrl.utils.fileio import write_metrics
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["Task", "get_parser", "run_task", "setup_training"]
+
 
 class Task:
-    """Override the class methods; `run_task` calls them in order."""
+    """Override the hooks; :func:`run_task` calls them in order (see the module docstring)."""
 
     description = ""
 
-    @classmethod
-    def add_task_args(cls, parser: argparse.ArgumentParser) -> None:
+    def add_task_args(self, parser: argparse.ArgumentParser) -> None:
         """Task-specific options (data paths, vocabularies)."""
 
-    @classmethod
-    def build_model(cls, args: argparse.Namespace) -> torch.nn.Module:
+    def add_batch_args(self, parser: argparse.ArgumentParser) -> None:
+        """The options that bound a batch (read back by :meth:`batch_limits`)."""
+        parser.add_argument("--max_tokens", type=int, default=4000, help="padded tokens (or frames) per batch")
+
+    def batch_limits(self, args: argparse.Namespace) -> tuple[int, int]:
+        """Padded tokens (or frames) per training batch and per validation batch."""
+        return args.max_tokens, args.max_tokens
+
+    def check_args(self, args: argparse.Namespace) -> None:
+        """Check the options (and keep what the task needs of them); ConfigError or ValueError: a usage error."""
+
+    def build_model(self, args: argparse.Namespace) -> torch.nn.Module:
         raise NotImplementedError
 
-    @classmethod
-    def build_datasets(cls, args: argparse.Namespace) -> tuple[Dataset, Dataset, Callable]:
-        """(train, valid, collate_fn); datasets expose ``lengths`` for bucketing."""
+    def build_datasets(self, args: argparse.Namespace) -> tuple[Dataset, Dataset | None, Callable]:
+        """(train, valid, collate_fn); datasets expose ``lengths`` for bucketing; valid may be None."""
         raise NotImplementedError
 
-    @staticmethod
-    def compute_loss(model: torch.nn.Module, batch: Any) -> tuple[torch.Tensor, dict]:
+    def setup(self, args: argparse.Namespace, model: torch.nn.Module, train: Dataset, valid: Dataset | None,
+              device: torch.device) -> None:
+        """After the data, before the Trainer: what the loss needs besides the model (every rank)."""
+
+    def compute_loss(self, model: torch.nn.Module, batch: Any) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError
 
-    @classmethod
-    def evaluate(cls, args: argparse.Namespace, model: torch.nn.Module, valid_loader) -> dict:
+    def evaluate(self, args: argparse.Namespace, model: torch.nn.Module, valid_loader) -> dict:
         """Final metrics of the best model on the validation set (rank 0), for metrics.json."""
         return {}
 
+    def final_metrics(self, args: argparse.Namespace, trainer: Trainer, valid_loader) -> dict:
+        """The metrics.json entries once training ended. Every rank calls it; rank 0's are written.
 
-def get_parser(task: type[Task]) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=task.description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        By default rank 0 loads the best weights (``model.pt``) and calls :meth:`evaluate`.
+        """
+        if not du.is_main():
+            return {}
+        model = trainer.model
+        model.load_state_dict(load_checkpoint(os.path.join(args.exp_dir, "model.pt"))["model"])
+        model.eval()
+        return self.evaluate(args, model, valid_loader)
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The description as written (a task may give its usage lines), each option's default."""
+
+
+def get_parser(task: Task | type[Task]) -> argparse.ArgumentParser:
+    task = task() if isinstance(task, type) else task
+    p = argparse.ArgumentParser(description=task.description, formatter_class=_HelpFormatter)
     add_config_args(p)
     p.add_argument("--exp_dir", required=True, help="output folder: checkpoints, logs, model.pt, metrics.json")
     p.add_argument("--ngpu", type=int, default=None, help="0 = CPU; default: CUDA when available")
-    p.add_argument("--max_tokens", type=int, default=4000, help="padded tokens (or frames) per batch")
+    task.add_batch_args(p)
     p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--model_conf", action=NestedDictAction, default={},
                    help="model options: key=value or a YAML mapping")
@@ -96,9 +138,16 @@ def setup_training(args: argparse.Namespace) -> tuple[torch.device, TrainerConfi
     return du.get_device(args.ngpu, info.local_rank), cfg
 
 
-def run_task(task: type[Task], argv: Sequence[str] | None = None) -> dict:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
-    args = parse_with_config(get_parser(task), argv)
+def run_task(task: Task | type[Task], argv: Sequence[str] | None = None) -> dict:
+    """Parse the options, build the task's model, data and loss, train, write metrics.json; the Trainer's summary."""
+    task = task() if isinstance(task, type) else task
+    setup_logging("INFO")
+    parser = get_parser(task)
+    args = parse_with_config(parser, argv)
+    try:
+        task.check_args(args)
+    except (ConfigError, ValueError) as e:
+        parser.error(str(e))
     device, cfg = setup_training(args)
     model = task.build_model(args)
     if args.init_model:
@@ -106,29 +155,19 @@ def run_task(task: type[Task], argv: Sequence[str] | None = None) -> dict:
         logger.info("initialized from %s", args.init_model)
     logger.info("%s: %.2fM parameters", type(model).__name__, sum(p.numel() for p in model.parameters()) / 1e6)
     train_ds, valid_ds, collate = task.build_datasets(args)
-    train = build_loader(train_ds, train_ds.lengths, args.max_tokens, collate, seed=cfg.seed,
-                         num_workers=cfg.num_workers)
-    valid = build_loader(valid_ds, valid_ds.lengths, args.max_tokens, collate, shuffle=False)
     os.makedirs(args.exp_dir, exist_ok=True)
-    summary = Trainer(model, train, valid, task.compute_loss, cfg, args.exp_dir, resolved_config=args,
-                      device=device).train()
-    if du.is_main():
-        model.load_state_dict(load_checkpoint(os.path.join(args.exp_dir, "model.pt"))["model"])
-        model.to(device).eval()
-        metrics = task.evaluate(args, model, valid)
-        if metrics:
-            write_metrics(os.path.join(args.exp_dir, "metrics.json"), metrics)
-            logger.info("metrics: %s", json.dumps(metrics))
-        summary["metrics"] = metrics
+    task.setup(args, model, train_ds, valid_ds, device)
+    max_train, max_valid = task.batch_limits(args)
+    train = build_loader(train_ds, train_ds.lengths, max_train, collate, seed=cfg.seed, num_workers=cfg.num_workers)
+    valid = None
+    if valid_ds is not None:
+        valid = build_loader(valid_ds, valid_ds.lengths, max_valid, collate, shuffle=False)
+    trainer = Trainer(model, train, valid, task.compute_loss, cfg, args.exp_dir, resolved_config=args, device=device)
+    summary = trainer.train()
+    metrics = task.final_metrics(args, trainer, valid)
+    if metrics and du.is_main():
+        write_metrics(os.path.join(args.exp_dir, "metrics.json"), metrics)
+        logger.info("metrics: %s", json.dumps(metrics))
+    summary["metrics"] = metrics
     du.cleanup()
     return summary
-
-
-def write_metrics(path: str, metrics: dict) -> None:
-    """Merges `metrics` into the JSON file at `path` (atomic)."""
-    old = {}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            old = json.load(f)
-    old.update(metrics)
-    atomic_write_text(path, json.dumps(old, indent=2, sort_keys=True) + "\n")

@@ -8,7 +8,7 @@ Usage::
         --speech_vocab_size 1000 --exp_dir exp/base/flow
 
 The global mel stats (``--stats``, default ``stats.npz`` next to ``--train_feats``) are copied
-into the model, so ``exp/base/flow/model.pt`` is all synthesis needs (:func:`load_flow`).
+into the model, so ``exp/base/flow/model.pt`` is all synthesis needs (:func:`ttsrl.models.flow.load_flow`).
 ``max_tokens`` counts mel frames. ``metrics.json``: ``dev_loss`` and, for the first
 ``--eval_utts`` dev utterances synthesized with NFE ``--eval_nfe`` from a prompt of their own
 first third, ``dev_mel_l1`` (mean |log-mel difference|) and ``dev_mcd`` (an MCD-like distance
@@ -29,7 +29,7 @@ from ttsrl.data.mel_dataset import TokenMelDataset, collate_token_mel
 from ttsrl.feats.stats import FeatStats
 from ttsrl.models.flow import FlowConfig, FlowMatching
 from ttsrl.tasks.base import Task
-from ttsrl.train.trainer import load_model, move_to_device
+from ttsrl.train.trainer import move_to_device
 
 
 def _dct_matrix(n_in: int, n_out: int, device) -> torch.Tensor:
@@ -52,8 +52,7 @@ def mel_distances(mel_hat: torch.Tensor, mel: torch.Tensor, n_ceps: int = 13) ->
 class FlowTask(Task):
     description = "Train the flow-matching acoustic model (speech tokens -> mel)."
 
-    @classmethod
-    def add_task_args(cls, p: argparse.ArgumentParser) -> None:
+    def add_task_args(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("--train_dir", required=True, help="token dir of the training set (dump/tokens/<set>, speech.scp)")
         p.add_argument("--train_feats", required=True, help="feats.scp of the training set (dump/feats/<set>)")
         p.add_argument("--valid_dir", required=True, help="token dir of the validation set")
@@ -65,8 +64,7 @@ class FlowTask(Task):
         p.add_argument("--eval_utts", type=int, default=4, help="dev utterances synthesized for metrics.json")
         p.add_argument("--eval_nfe", type=int, default=10, help="ODE steps (Euler) of that synthesis")
 
-    @classmethod
-    def build_model(cls, args: argparse.Namespace) -> FlowMatching:
+    def build_model(self, args: argparse.Namespace) -> FlowMatching:
         conf = {**args.model_conf, "vocab_size": args.speech_vocab_size}
         if args.train_spk_scp and not conf.get("spk_embed_dim"):
             first = next(iter(read_scp(args.train_spk_scp).values()))
@@ -81,21 +79,18 @@ class FlowTask(Task):
         model.set_stats(acc.mean, acc.std)
         return model
 
-    @classmethod
-    def build_datasets(cls, args):
+    def build_datasets(self, args):
         tf = args.model_conf.get("token_frames", 4)
         train = TokenMelDataset(args.train_dir, args.train_feats, args.train_spk_scp, token_frames=tf)
         valid = TokenMelDataset(args.valid_dir, args.valid_feats, args.valid_spk_scp, token_frames=tf)
         return train, valid, collate_token_mel
 
-    @staticmethod
-    def compute_loss(model, batch):
+    def compute_loss(self, model, batch):
         out = model(batch["speech"], batch["speech_lens"], batch["mel"], batch["mel_lens"], spk=batch.get("spk"))
         return out.loss, {"loss": out.loss.detach(), "weight": out.n_frames}
 
-    @classmethod
     @torch.no_grad()
-    def evaluate(cls, args, model, valid_loader) -> dict:
+    def evaluate(self, args, model, valid_loader) -> dict:
         device = next(model.parameters()).device
         g = torch.Generator(device=device).manual_seed(0)
         loss = frames = 0.0
@@ -108,7 +103,7 @@ class FlowTask(Task):
         metrics = {"dev_loss": loss / max(frames, 1)}
         ds = valid_loader.dataset
         l1s, mcds = [], []
-        tf = model.cfg.token_frames
+        tf = model.config.token_frames
         for i in range(min(args.eval_utts, len(ds))):
             item = move_to_device(collate_token_mel([ds[i]]), device)
             L = int(item["speech_lens"][0])
@@ -123,9 +118,3 @@ class FlowTask(Task):
             metrics.update(dev_mel_l1=float(np.mean(l1s)), dev_mcd=float(np.mean(mcds)),
                            eval_nfe=args.eval_nfe, eval_utts=len(l1s))
         return metrics
-
-
-def load_flow(path: str | os.PathLike, device: str | torch.device = "cpu") -> FlowMatching:
-    """The flow model of ``<dir>/model.pt`` (or the file ``path``) written by training (config, weights
-    and mel stats); eval mode."""
-    return load_model(path, FlowMatching, FlowConfig, "flow model", device)

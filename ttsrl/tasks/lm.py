@@ -33,8 +33,8 @@ from ttsrl.text.tokenizer import (
     write_token_list,
 )
 from ttsrl.train import distributed as du
-from ttsrl.train.config import build_dataclass
-from ttsrl.train.trainer import load_model, move_to_device, unwrap_model
+from ttsrl.train.trainer import move_to_device, unwrap_model
+from ttsrl.utils.config import build_dataclass
 from ttsrl.utils.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -43,8 +43,7 @@ logger = logging.getLogger(__name__)
 class LMTask(Task):
     description = "Train the codec language model on text and speech tokens."
 
-    @classmethod
-    def add_task_args(cls, p: argparse.ArgumentParser) -> None:
+    def add_task_args(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("--train_dir", required=True, help="token dir of the training set (dump/tokens/<set>)")
         p.add_argument("--valid_dir", required=True, help="token dir of the validation set")
         p.add_argument("--token_list", default=None,
@@ -89,10 +88,9 @@ class LMTask(Task):
             write_token_list(os.path.join(args.exp_dir, "tokens.txt"), read_token_list(args.token_list))
         atomic_write_text(os.path.join(args.exp_dir, "token_type"), args.text_token_type + "\n")
 
-    @classmethod
-    def build_model(cls, args: argparse.Namespace) -> CodecLM:
-        cls.resolve_text_units(args)
-        cls.save_text_units(args)
+    def build_model(self, args: argparse.Namespace) -> CodecLM:
+        self.resolve_text_units(args)
+        self.save_text_units(args)
         conf = {**args.model_conf, "text_vocab_size": len(read_token_list(args.token_list)),
                 "speech_vocab_size": args.speech_vocab_size}
         if conf.get("position") == "rope" and not conf.get("speech_pos_rate"):
@@ -103,8 +101,7 @@ class LMTask(Task):
         args.model_conf = dataclasses.asdict(cfg)  # complete: model.pt rebuilds the model
         return CodecLM(cfg)
 
-    @classmethod
-    def build_datasets(cls, args):
+    def build_datasets(self, args):
         utt2spk = read_kv(args.utt2spk) if args.utt2spk else None
         max_len = args.model_conf.get("max_len")
         train = PromptedTokenDataset(TokenDataset(args.train_dir), utt2spk, args.prompt_prob, args.seed, max_len)
@@ -118,27 +115,25 @@ class LMTask(Task):
         return model(batch["text"], batch["text_lens"], batch["speech"], batch["speech_lens"],
                      batch.get("prompt_lens"))
 
-    @classmethod
-    def compute_loss(cls, model, batch):
-        out = cls._forward(model, batch)
+    def compute_loss(self, model, batch):
+        out = self._forward(model, batch)
         n = out.mask.sum()
         stats = {"ce": out.loss.detach(), "acc": out.acc.detach(), "weight": n}
         loss = out.loss
         if out.ctc_loss is not None:  # the text-position head
-            loss = loss + unwrap_model(model).cfg.ctc_weight * out.ctc_loss
+            loss = loss + unwrap_model(model).config.ctc_weight * out.ctc_loss
             stats["ctc"] = out.ctc_loss.detach()
         stats["loss"] = loss.detach()
         return loss, stats
 
-    @classmethod
     @torch.no_grad()
-    def evaluate(cls, args, model, valid_loader) -> dict:
+    def evaluate(self, args, model, valid_loader) -> dict:
         correct = total = 0
         nll = 0.0
         device = next(model.parameters()).device
         for batch in valid_loader:
             batch = move_to_device(batch, device)
-            out = cls._forward(model, batch)
+            out = self._forward(model, batch)
             n = int(out.mask.sum())
             correct += float(out.acc) * n
             nll += float(out.loss) * n
@@ -154,8 +149,3 @@ def measure_pos_rate(token_dir: str) -> float:
     if n_text == 0 or n_speech == 0:
         raise ValueError(f"{token_dir}: no text or speech tokens to measure speech_pos_rate on")
     return n_text / n_speech
-
-
-def load_codec_lm(path: str | os.PathLike, device: str | torch.device = "cpu") -> CodecLM:
-    """The LM of ``<dir>/model.pt`` (or the file ``path``) written by training; eval mode."""
-    return load_model(path, CodecLM, CodecLMConfig, "codec LM", device)

@@ -58,8 +58,8 @@ from ttsrl.data.token_dataset import CTC_TEXT, TokenDataset, ctc_token_list, pad
 from ttsrl.models.ctc import greedy_ctc
 from ttsrl.models.reward import CLASS_HEADS, MultiTaskReward, MultiTaskRewardConfig, corrupt_tokens
 from ttsrl.tasks.base import Task
-from ttsrl.train.config import build_dataclass, str2bool
 from ttsrl.train.trainer import move_to_device, unwrap_model
+from ttsrl.utils.config import build_dataclass, str2bool
 
 logger = logging.getLogger(__name__)
 
@@ -261,10 +261,11 @@ def evaluate_reward(model: MultiTaskReward, loader, decode: Callable[[Sequence[i
 
 class RewardTask(Task):
     description = "Train the multi-task reward model (text CTC, emotion, gender, age, quality) on speech tokens."
-    _start = 0.0
 
-    @classmethod
-    def add_task_args(cls, p: argparse.ArgumentParser) -> None:
+    def __init__(self) -> None:
+        self._start = 0.0  # when building the model started: train_seconds
+
+    def add_task_args(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("--train_dir", required=True, help="token dir of the training set (dump/tokens/<set>)")
         p.add_argument("--train_data_dir", required=True, help="data dir of the training set (utt2emo, utt2quality ...)")
         p.add_argument("--valid_dir", required=True, help="token dir of the validation set")
@@ -286,8 +287,7 @@ class RewardTask(Task):
     def _token_list(args) -> str:
         return args.token_list or ctc_token_list(args.train_dir, args.tokenizer_dir)
 
-    @classmethod
-    def save_text_units(cls, args) -> None:
+    def save_text_units(self, args) -> None:
         """The text vocabulary (and its bpe.model) into the exp dir: eval_reward decodes with it."""
         from ttsrl.text.tokenizer import read_token_list, write_token_list
         from ttsrl.train import distributed as du
@@ -295,20 +295,19 @@ class RewardTask(Task):
 
         if not du.is_main():
             return
-        token_list = cls._token_list(args)
+        token_list = self._token_list(args)
         write_token_list(os.path.join(args.exp_dir, "tokens.txt"), read_token_list(token_list))
         bpemodel = args.bpemodel or os.path.join(os.path.dirname(os.path.abspath(token_list)), "bpe.model")
         if os.path.isfile(bpemodel):
             atomic_copy(bpemodel, os.path.join(args.exp_dir, "bpe.model"))
 
-    @classmethod
-    def build_model(cls, args: argparse.Namespace) -> MultiTaskReward:
+    def build_model(self, args: argparse.Namespace) -> MultiTaskReward:
         from ttsrl.text.tokenizer import read_token_list
 
-        cls._start = time.time()
+        self._start = time.time()
         conf = dict(args.model_conf)
-        conf["text_vocab_size"] = len(read_token_list(cls._token_list(args)))
-        cls.save_text_units(args)
+        conf["text_vocab_size"] = len(read_token_list(self._token_list(args)))
+        self.save_text_units(args)
         conf["speech_vocab_size"] = args.speech_vocab_size
         if not conf.get("label_names"):
             labels = read_class_labels(args.train_data_dir)
@@ -354,14 +353,12 @@ class RewardTask(Task):
                     model.num_params() / 1e6)
         return model
 
-    @classmethod
-    def build_datasets(cls, args):
+    def build_datasets(self, args):
         names = args.model_conf["label_names"]
         return (RewardDataset(args.train_dir, args.train_data_dir, names),
                 RewardDataset(args.valid_dir, args.valid_data_dir, names), collate_reward)
 
-    @staticmethod
-    def compute_loss(model, batch):
+    def compute_loss(self, model, batch):
         m = unwrap_model(model)
         c = m.config
         speech, lens = batch["speech"], batch["speech_lens"]
@@ -370,9 +367,8 @@ class RewardTask(Task):
         out = model(speech, lens)
         return multitask_loss(m, out, batch)
 
-    @classmethod
-    def evaluate(cls, args, model, valid_loader) -> dict:
-        decode = build_text_decoder(cls._token_list(args), args.bpemodel)
+    def evaluate(self, args, model, valid_loader) -> dict:
+        decode = build_text_decoder(self._token_list(args), args.bpemodel)
         stats = evaluate_reward(model, valid_loader, decode)
         stats["dev_utts"] = stats.pop("utts")
-        return {**stats, "num_params": model.num_params(), "train_seconds": round(time.time() - cls._start, 1)}
+        return {**stats, "num_params": model.num_params(), "train_seconds": round(time.time() - self._start, 1)}

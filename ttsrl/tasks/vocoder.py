@@ -19,7 +19,7 @@ import dataclasses
 import torch
 
 from ttsrl.data.mel_dataset import WavSegmentDataset, collate_wavs
-from ttsrl.models.vocoder import GriffinLim, VocosConfig, VocosVocoder, load_vocos
+from ttsrl.models.vocoder import GriffinLim, VocosConfig, VocosVocoder
 from ttsrl.tasks.base import Task
 from ttsrl.train.trainer import move_to_device
 
@@ -27,15 +27,13 @@ from ttsrl.train.trainer import move_to_device
 class VocoderTask(Task):
     description = "Train a Vocos-style vocoder (log-mel -> waveform)."
 
-    @classmethod
-    def add_task_args(cls, p: argparse.ArgumentParser) -> None:
+    def add_task_args(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("--train_data", required=True, help="Kaldi data dir of the training set (wav.scp)")
         p.add_argument("--valid_data", required=True, help="Kaldi data dir of the validation set")
         p.add_argument("--segment_frames", type=int, default=64, help="mel frames per training segment")
         p.add_argument("--eval_utts", type=int, default=4, help="dev utterances resynthesized for metrics.json")
 
-    @classmethod
-    def build_model(cls, args: argparse.Namespace) -> VocosVocoder:
+    def build_model(self, args: argparse.Namespace) -> VocosVocoder:
         conf = dict(args.model_conf)
         if "stft_resolutions" in conf:
             conf["stft_resolutions"] = tuple(conf["stft_resolutions"])
@@ -44,24 +42,21 @@ class VocoderTask(Task):
         args.model_conf["stft_resolutions"] = list(cfg.stft_resolutions)
         return VocosVocoder(cfg)
 
-    @classmethod
-    def build_datasets(cls, args):
+    def build_datasets(self, args):
         sr = args.model_conf.get("sample_rate", 16000)
         hop = args.model_conf.get("hop_length", 160)
         train = WavSegmentDataset(args.train_data, args.segment_frames, True, sr, hop)
         valid = WavSegmentDataset(args.valid_data, args.segment_frames, False, sr, hop)
         return train, valid, collate_wavs
 
-    @staticmethod
-    def compute_loss(model, batch):
+    def compute_loss(self, model, batch):
         out = model(batch["wav"], batch["wav_lens"])
         return out.loss, {"loss": out.loss.detach(), **out.stats, "weight": batch["wav"].shape[0]}
 
-    @classmethod
     @torch.no_grad()
-    def evaluate(cls, args, model, valid_loader) -> dict:
+    def evaluate(self, args, model, valid_loader) -> dict:
         device = next(model.parameters()).device
-        cfg = model.cfg
+        cfg = model.config
         ds = WavSegmentDataset(args.valid_data, 0, False, cfg.sample_rate, cfg.hop_length,
                                utts=valid_loader.dataset.utts[: args.eval_utts])
         gl = GriffinLim(cfg.mel_config()).to(device)
@@ -77,8 +72,3 @@ class VocoderTask(Task):
                 sums[key] += float((mel_hat[..., :T] - mel[..., :T]).abs().mean()) * T
             frames += T
         return {k: v / max(frames, 1) for k, v in sums.items()} | {"eval_utts": len(ds)}
-
-
-def load_vocoder(path: str, device: str | torch.device = "cpu") -> VocosVocoder:
-    """The vocoder stored in a ``model.pt`` written by training."""
-    return load_vocos(path, device)

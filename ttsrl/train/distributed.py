@@ -49,6 +49,7 @@ __all__ = [
     "get_local_rank",
     "get_rank",
     "get_world_size",
+    "inference_device",
     "init_distributed",
     "is_dist",
     "is_main",
@@ -206,6 +207,14 @@ def get_device(ngpu: int | None = None, local_rank: int | None = None) -> torch.
     if local_rank is None:
         local_rank = get_local_rank()
     return torch.device("cuda", local_rank % torch.cuda.device_count())
+
+
+def inference_device(ngpu: int | None = None, num_threads: int = 0) -> torch.device:
+    """The prologue of an entrypoint that runs a model without training it: torch's CPU threads
+    (``num_threads > 0``) and the device of :func:`get_device`."""
+    if num_threads > 0:
+        torch.set_num_threads(num_threads)
+    return get_device(ngpu)
 
 
 def barrier() -> None:

@@ -61,11 +61,10 @@ import logging
 import math
 import os
 import random
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +77,9 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ttsrl.train import distributed as dist_utils
-from ttsrl.train.config import ConfigError, build_dataclass, dump_config, to_plain
-from ttsrl.utils.fileio import atomic_path, atomic_write_text
+from ttsrl.utils.checkpoint import checkpoint_steps, find_resume_checkpoint, load_checkpoint, save_checkpoint
+from ttsrl.utils.config import ConfigError, dump_config, option, to_plain
+from ttsrl.utils.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -90,10 +90,7 @@ __all__ = [
     "TrainerConfig",
     "build_optimizer",
     "build_scheduler",
-    "find_resume_checkpoint",
     "get_rng_state",
-    "load_checkpoint",
-    "load_model",
     "move_to_device",
     "set_rng_state",
     "set_seed",
@@ -101,62 +98,57 @@ __all__ = [
 ]
 
 CHECKPOINT_VERSION = 1
-#: Keys every complete checkpoint holds.
+#: The position and bookkeeping of a run: checkpoint key -> Trainer attribute. :meth:`Trainer.state_dict`
+#: saves and :meth:`Trainer._resume` restores every entry, so a new counter is one line here.
+_BOOKKEEPING = {
+    "step": "step", "epoch": "epoch", "batch_idx": "batch_idx", "patience_count": "patience_count",
+    "bad_batches": "bad_batches", "last_valid": "last_valid", "validated_step": "_validated_step",
+}
+#: Keys every complete checkpoint holds (``ema`` is optional: checkpoints of runs before it lack it).
 CHECKPOINT_KEYS = (
-    "version", "step", "epoch", "batch_idx", "model", "optimizer", "scheduler", "scaler",
-    "rng", "world_size", "config", "trainer_config", "best", "patience_count", "bad_batches",
-    "last_valid", "validated_step", "stopped_early", "extra",
+    "version", *_BOOKKEEPING, "model", "optimizer", "scheduler", "scaler", "rng", "world_size", "config",
+    "trainer_config", "best", "stopped_early", "extra",
 )
-_STEP_RE = re.compile(r"^step_(\d+)\.pt$")
-
-
-def _opt(default: Any, help: str, choices: Iterable[str] | None = None, **kwargs: Any) -> Any:
-    metadata = {"help": help}
-    if choices is not None:
-        metadata["choices"] = tuple(choices)
-    if isinstance(default, dict):  # a mutable default: one copy per instance
-        return field(default_factory=lambda: dict(default), metadata=metadata, **kwargs)
-    return field(default=default, metadata=metadata, **kwargs)
 
 
 @dataclass
 class TrainerConfig:
     """Options of :class:`Trainer` (``add_dataclass_args(parser, TrainerConfig)`` exposes them)."""
 
-    max_epochs: int = _opt(10, "stop after this many epochs (0: no limit, needs max_steps)")
-    max_steps: int = _opt(0, "stop after this many optimizer steps (0: no limit)")
-    optim: str = _opt("adamw", "optimizer", choices=("adam", "adamw", "sgd"))
-    lr: float = _opt(1e-3, "peak learning rate")
-    weight_decay: float = _opt(0.0, "weight decay (applied to weights of 2 or more dims only)")
-    betas: tuple[float, float] = _opt((0.9, 0.999), "Adam betas")
-    eps: float = _opt(1e-8, "Adam epsilon")
-    momentum: float = _opt(0.0, "SGD momentum")
-    scheduler: str = _opt(
+    max_epochs: int = option(10, "stop after this many epochs (0: no limit, needs max_steps)")
+    max_steps: int = option(0, "stop after this many optimizer steps (0: no limit)")
+    optim: str = option("adamw", "optimizer", choices=("adam", "adamw", "sgd"))
+    lr: float = option(1e-3, "peak learning rate")
+    weight_decay: float = option(0.0, "weight decay (applied to weights of 2 or more dims only)")
+    betas: tuple[float, float] = option((0.9, 0.999), "Adam betas")
+    eps: float = option(1e-8, "Adam epsilon")
+    momentum: float = option(0.0, "SGD momentum")
+    scheduler: str = option(
         "warmup_cosine", "LR schedule (all warm up linearly over warmup_steps)",
         choices=("warmup_cosine", "noam", "constant"),
     )
-    warmup_steps: int = _opt(0, "linear warm-up steps (noam: the step of the peak)")
-    min_lr: float = _opt(0.0, "warmup_cosine: learning rate at the last step")
-    grad_accum: int = _opt(1, "batches accumulated per optimizer step")
-    grad_clip: float = _opt(0.0, "clip the global gradient norm to this (0: no clipping)")
-    ema_decay: float = _opt(0.0, "keep an exponential moving average of the weights with this decay per step "
-                                 "(e.g. 0.999; 0: off); validation, best.pt and model.pt use the average")
-    amp: str = _opt("none", "mixed precision on CUDA (ignored on CPU)", choices=("none", "bf16", "fp16"))
-    log_interval: int = _opt(50, "log training stats every N steps")
-    valid_interval: int = _opt(0, "validate every N steps (0: at the end of every epoch)")
-    save_interval: int = _opt(0, "also checkpoint every N steps (0: only at validations, epoch ends and the end)")
-    keep_last_k: int = _opt(3, "keep the newest K step checkpoints (0: keep all)")
-    best_metric: str = _opt("loss", "validation stat that selects best.pt and drives early stopping")
-    best_mode: str = _opt("min", "whether a smaller or larger best_metric is better", choices=("min", "max"))
-    patience: int = _opt(0, "stop after this many validations without improvement (0: never)")
-    stop_above: dict[str, float] = _opt({}, "upper limits of validation stats, e.g. {kl: 0.2}: a validation above "
-                                           "one stops training and is never best.pt")
-    max_bad_batches: int = _opt(0, "skip up to N batches with a non-finite loss before failing")
-    seed: int = _opt(0, "random seed (each rank adds its rank)")
-    num_workers: int = _opt(0, "DataLoader workers (for the loaders the caller builds)")
-    find_unused_parameters: bool = _opt(False, "DDP find_unused_parameters")
-    progress: bool = _opt(True, "tqdm progress bars on rank 0 (only on a terminal)")
-    tensorboard: bool = _opt(True, "write TensorBoard scalars under exp_dir/tensorboard")
+    warmup_steps: int = option(0, "linear warm-up steps (noam: the step of the peak)")
+    min_lr: float = option(0.0, "warmup_cosine: learning rate at the last step")
+    grad_accum: int = option(1, "batches accumulated per optimizer step")
+    grad_clip: float = option(0.0, "clip the global gradient norm to this (0: no clipping)")
+    ema_decay: float = option(0.0, "keep an exponential moving average of the weights with this decay per step "
+                                   "(e.g. 0.999; 0: off); validation, best.pt and model.pt use the average")
+    amp: str = option("none", "mixed precision on CUDA (ignored on CPU)", choices=("none", "bf16", "fp16"))
+    log_interval: int = option(50, "log training stats every N steps")
+    valid_interval: int = option(0, "validate every N steps (0: at the end of every epoch)")
+    save_interval: int = option(0, "also checkpoint every N steps (0: only at validations, epoch ends and the end)")
+    keep_last_k: int = option(3, "keep the newest K step checkpoints (0: keep all)")
+    best_metric: str = option("loss", "validation stat that selects best.pt and drives early stopping")
+    best_mode: str = option("min", "whether a smaller or larger best_metric is better", choices=("min", "max"))
+    patience: int = option(0, "stop after this many validations without improvement (0: never)")
+    stop_above: dict[str, float] = option({}, "upper limits of validation stats, e.g. {kl: 0.2}: a validation "
+                                              "above one stops training and is never best.pt")
+    max_bad_batches: int = option(0, "skip up to N batches with a non-finite loss before failing")
+    seed: int = option(0, "random seed (each rank adds its rank)")
+    num_workers: int = option(0, "DataLoader workers (for the loaders the caller builds)")
+    find_unused_parameters: bool = option(False, "DDP find_unused_parameters")
+    progress: bool = option(True, "tqdm progress bars on rank 0 (only on a terminal)")
+    tensorboard: bool = option(True, "write TensorBoard scalars under exp_dir/tensorboard")
 
     def __post_init__(self) -> None:
         def bad(name: str, why: str) -> None:
@@ -312,67 +304,6 @@ def build_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, total_steps))
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint written by :class:`Trainer` (or ``model.pt``) onto the CPU."""
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def load_model(path: str | os.PathLike, model_cls: type, config_cls: type, what: str,
-               device: str | torch.device = "cpu", require: str | None = None) -> nn.Module:
-    """Rebuild a trained model from ``<path>/model.pt`` (or the file ``path``): the saved
-    ``model_conf`` builds ``config_cls`` (unknown keys are an error), ``model_cls(config)`` takes
-    the weights; eval mode on ``device``. ``what`` names the model in errors; ``require`` is a
-    ``model_conf`` key without which the file is not this kind of model."""
-    path = Path(path)
-    ckpt_path = path / "model.pt" if path.is_dir() else path
-    if not ckpt_path.is_file():
-        raise FileNotFoundError(f"{what} not found: {ckpt_path}")
-    ckpt = load_checkpoint(ckpt_path)
-    conf = (ckpt.get("config") or {}).get("model_conf") if isinstance(ckpt, Mapping) else None
-    if not isinstance(conf, Mapping) or (require is not None and require not in conf):
-        needed = f"model_conf with a {require}" if require else "model_conf"
-        raise ValueError(f"{ckpt_path}: no {needed} in the saved config; not a {what}")
-    model = model_cls(build_dataclass(config_cls, conf, f"{ckpt_path}: model_conf"))
-    model.load_state_dict(ckpt["model"])
-    return model.to(device).eval()
-
-
-def _checkpoint_steps(ckpt_dir: Path) -> list[tuple[int, Path]]:
-    if not ckpt_dir.is_dir():
-        return []
-    found = []
-    for p in ckpt_dir.iterdir():
-        m = _STEP_RE.match(p.name)
-        if m:
-            found.append((int(m.group(1)), p))
-    return sorted(found)
-
-
-def find_resume_checkpoint(ckpt_dir: str | os.PathLike) -> tuple[Path, dict[str, Any]] | None:
-    """The newest complete checkpoint in ``ckpt_dir`` and its contents, or None.
-
-    A checkpoint that cannot be read or lacks a key of :data:`CHECKPOINT_KEYS` is
-    skipped with a warning (it was cut short, e.g. by a full disk).
-    """
-    for _, path in reversed(_checkpoint_steps(Path(ckpt_dir))):
-        try:
-            state = load_checkpoint(path)
-        except Exception as e:  # truncated zip, unpickling error, I/O error
-            logger.warning("skipping unreadable checkpoint %s: %s", path, str(e).splitlines()[0] if str(e) else e)
-            continue
-        missing = [k for k in CHECKPOINT_KEYS if k not in state] if isinstance(state, dict) else ["*"]
-        if missing:
-            logger.warning("skipping incomplete checkpoint %s (missing %s)", path, ", ".join(missing))
-            continue
-        return path, state
-    return None
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    with atomic_path(path, fsync=True) as tmp:
-        torch.save(obj, tmp)
-
-
 def _to_float(key: str, value: Any) -> float:
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
@@ -514,6 +445,7 @@ class Trainer:
         self._validated_step = -1
         self._saved_step = -1
         self._pending_rng: dict[str, Any] | None = None
+        self._loader_generator: torch.Generator | None = None  # the generator the trainer gave the train loader
         self._writer: Any = None
         self._log_handler: logging.Handler | None = None
         self._interval_meter = _Meter()
@@ -803,7 +735,7 @@ class Trainer:
                 source = f"step {self.step}"
             if self.ema_model is not None:
                 source += f", weights averaged with ema_decay {self.config.ema_decay}"
-            _atomic_save(
+            save_checkpoint(
                 {
                     "model": weights,
                     "config": self.resolved_config,
@@ -831,11 +763,11 @@ class Trainer:
                 fast = True
             else:
                 obj.set_epoch(epoch)
-        if isinstance(loader, DataLoader) and (loader.generator is None or getattr(loader, "_ttsrl_gen", False)):
-            # worker seeds from (seed, epoch) rather than the global RNG: resuming stays exact
+        if isinstance(loader, DataLoader) and (loader.generator is None or loader.generator is self._loader_generator):
+            # worker seeds from (seed, epoch) rather than the global RNG: resuming stays exact (a generator
+            # the caller gave the loader is left alone)
             seed = int(np.random.SeedSequence([self.config.seed, self.rank, epoch]).generate_state(1)[0])
-            loader.generator = torch.Generator().manual_seed(seed)
-            loader._ttsrl_gen = True
+            loader.generator = self._loader_generator = torch.Generator().manual_seed(seed)
         it = iter(loader)
         try:
             total: int | None = len(loader) + (skip if fast else 0)
@@ -943,9 +875,7 @@ class Trainer:
         """Everything a checkpoint holds except the RNG states (see :meth:`_save_checkpoint`)."""
         return {
             "version": CHECKPOINT_VERSION,
-            "step": self.step,
-            "epoch": self.epoch,
-            "batch_idx": self.batch_idx,
+            **{key: copy.copy(getattr(self, attr)) for key, attr in _BOOKKEEPING.items()},
             "model": self.model.state_dict(),
             "ema": self.ema_model.state_dict() if self.ema_model is not None else None,
             "optimizer": self.optimizer.state_dict(),
@@ -956,10 +886,6 @@ class Trainer:
             "trainer_config": asdict(self.config),
             "best": {"metric": self.config.best_metric, "mode": self.config.best_mode,
                      "value": self.best_value, "step": self.best_step},
-            "patience_count": self.patience_count,
-            "bad_batches": self.bad_batches,
-            "last_valid": dict(self.last_valid),
-            "validated_step": self._validated_step,
             "stopped_early": self.stopped_early,
             "extra": self.extra_state(),
         }
@@ -975,7 +901,7 @@ class Trainer:
             state = self.state_dict()
             state["rng"] = rng
             path = self.ckpt_dir / f"step_{self.step}.pt"
-            _atomic_save(state, path)
+            save_checkpoint(state, path)
             atomic_write_text(self.ckpt_dir / "latest", path.name + "\n")
             if is_best:
                 best = self.ckpt_dir / "best.pt"
@@ -987,7 +913,7 @@ class Trainer:
                     shutil.copyfile(path, tmp)
                 os.replace(tmp, best)
             if self.config.keep_last_k > 0:
-                for _, old in _checkpoint_steps(self.ckpt_dir)[: -self.config.keep_last_k]:
+                for _, old in checkpoint_steps(self.ckpt_dir)[: -self.config.keep_last_k]:
                     old.unlink(missing_ok=True)
             logger.info("saved %s%s", path, " (best)" if is_best else "")
         self._saved_step = self.step
@@ -998,7 +924,7 @@ class Trainer:
         if self.is_main and self.ckpt_dir.is_dir():
             for stale in self.ckpt_dir.glob("*.tmp"):  # a write cut short
                 stale.unlink(missing_ok=True)
-            found = find_resume_checkpoint(self.ckpt_dir)
+            found = find_resume_checkpoint(self.ckpt_dir, CHECKPOINT_KEYS)
         path = dist_utils.broadcast_object(str(found[0]) if found else None)
         if path is None:
             logger.info("no checkpoint in %s: starting from scratch", self.ckpt_dir)
@@ -1014,14 +940,11 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         if state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
-        self.step, self.epoch, self.batch_idx = state["step"], state["epoch"], state["batch_idx"]
+        for key, attr in _BOOKKEEPING.items():
+            setattr(self, attr, copy.copy(state[key]))
         best = state["best"]
         if best["metric"] == self.config.best_metric and best["mode"] == self.config.best_mode:
             self.best_value, self.best_step = best["value"], best["step"]
-        self.patience_count = state["patience_count"]
-        self.bad_batches = state["bad_batches"]
-        self.last_valid = dict(state["last_valid"])
-        self._validated_step = state["validated_step"]
         self._saved_step = self.step
         self.load_extra_state(state["extra"])
         rng = state["rng"]

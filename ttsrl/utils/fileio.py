@@ -6,9 +6,12 @@ Usage::
         np.savez(tmp, mean=mean)              # written to a temporary name beside the target
     atomic_write_text("exp/x/metrics.json", text)
     atomic_copy("dump/tokens/train/tokens.txt", "exp/base/lm/tokens.txt")
+    write_json("dump/tokens/test/metrics.json", {"ctc_cer": 3.2})       # replaces the file
+    write_metrics("exp/tokenizer/metrics.json", {"ctc_cer_test": 3.2})  # merges into the file
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -58,3 +61,18 @@ def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         return
     with atomic_path(dst, suffix=os.path.splitext(os.fspath(dst))[1] or ".tmp") as tmp:
         shutil.copyfile(src, tmp)
+
+
+def write_json(path: str | os.PathLike, data: dict) -> None:
+    """Writes ``data`` as indented JSON with sorted keys to ``path`` atomically."""
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_metrics(path: str | os.PathLike, metrics: dict) -> None:
+    """Merges ``metrics`` into the JSON file at ``path`` (created when missing; atomic)."""
+    old = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            old = json.load(f)
+    old.update(metrics)
+    write_json(path, old)

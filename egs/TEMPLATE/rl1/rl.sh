@@ -160,9 +160,8 @@ vocoder_config=${vocoder_config:-$(default_config vocoder)}
 reward_config=${reward_config:-$(default_config reward)}
 align_methods=${align_method:-${align_methods}}
 decode_threads=0; [ "${decode_nj}" -gt 1 ] && decode_threads=1  # parallel jobs: one thread each (0: torch's default)
-case ${lm_prompt} in
-  true) no_lm_prompt=() ;;
-  false) no_lm_prompt=(--no_prompt) ;;  # for sample_lm, train_align and lm_kl
+case ${lm_prompt} in  # --lm_prompt of sample_lm, train_align, synthesize and lm_kl (the same meaning in each)
+  true|false) ;;
   *) echo "$0: --lm_prompt must be true or false, got '${lm_prompt}'" >&2; exit 1 ;;
 esac
 case ${text_token_type} in
@@ -327,7 +326,7 @@ sample_candidates() {
   ${decode_cmd} --gpu "${ngpu}" JOB=1:"${nj}" "${sdir}/log/sample.JOB.log" python -m ttsrl.bin.sample_lm \
     --lm "${lm}" --token_dir "${dumpdir}/tokens/${dset}" --out_dir "${sdir}" \
     --num_candidates "${num_candidates}" --job JOB --num_jobs "${nj}" --ngpu "${ngpu}" --num_threads 1 \
-    "${no_lm_prompt[@]}" ${sample_args}
+    --lm_prompt "${lm_prompt}" ${sample_args}
   if [ "${nj}" -gt 1 ]; then  # merge the jobs' outputs (tokens.JOB.scp, logprobs.JOB, finished.JOB)
     cat "${sdir}"/tokens.*.scp | sort > "${sdir}/tokens.scp"
     for f in logprobs finished; do cat "${sdir}/${f}".* | sort > "${sdir}/${f}"; done
@@ -392,7 +391,7 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     algo=${method%%_*}  # the method of ttsrl.bin.train_align (diffro_happy -> diffro)
     conf=${align_config:-${MAIN_ROOT}/conf/align/${algo/bon/raft}.yaml}
     common=(--method "${algo}" --token_dir "${tok}/${align_set}" --valid_token_dir "${tok}/${valid_set}"
-            "${no_lm_prompt[@]}")
+            --lm_prompt "${lm_prompt}")
     [ "${algo}" = diffro ] && common+=(--reward_model "${expdir}/reward")
     [[ ${method} == diffro_* ]] && common+=(--target_emotion "${method#diffro_}")
     # iteration k > 1 samples the align set and the valid set with iteration k-1, its init and reference
@@ -492,7 +491,7 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
     for dset in ${test_sets}; do
       python -m ttsrl.bin.lm_kl --lm "${expdir}/${model}/lm/model.pt" --ref_lm "${expdir}/base/lm/model.pt" \
         --token_dir "${dumpdir}/tokens/${dset}" --results "${expdir}/results.json" --model_tag "${model}" \
-        --test_set "${dset}" --train_metrics "${train_metrics[@]}" "${no_lm_prompt[@]}" \
+        --test_set "${dset}" --lm_prompt "${lm_prompt}" --train_metrics "${train_metrics[@]}" \
         > "${expdir}/log/kl_${model}_${dset}.json"
     done
   done

@@ -64,6 +64,7 @@ from speakers import DEGRADATIONS, EMOTIONS, SPEAKERS, Speaker, check_espeak  # 
 
 from ttsrl.data.audio import write_wav  # noqa: E402
 from ttsrl.data.datadir import DataDir  # noqa: E402
+from ttsrl.utils.cli import setup_logging  # noqa: E402
 
 logger = logging.getLogger("mini_en")
 
@@ -396,9 +397,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     parser = get_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
-    )
+    setup_logging("INFO")
     for name in ("num_train", "num_dev", "num_test", "num_test_hard"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")

@@ -1,4 +1,4 @@
-"""Tests of ttsrl.train.config: YAML defaults, overrides, unknown keys, dumps, registries."""
+"""Tests of ttsrl.utils.config: YAML defaults, overrides, unknown keys, dumps, registries."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import pytest
 import yaml
 
-from ttsrl.train.config import (
+from ttsrl.train.trainer import TrainerConfig
+from ttsrl.utils.config import (
     ConfigError,
     NestedDictAction,
     Registry,
@@ -21,7 +22,6 @@ from ttsrl.train.config import (
     str2bool,
     yaml_loads,
 )
-from ttsrl.train.trainer import TrainerConfig
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -10,16 +10,16 @@ Models are built by name from a :class:`Registry`; each model class takes one
 
 Usage::
 
-    from ttsrl.train.config import (NestedDictAction, Registry, add_config_args,
+    from ttsrl.utils.config import (NestedDictAction, Registry, add_config_args,
                                     add_dataclass_args, dataclass_from_args, dump_config,
-                                    parse_with_config)
+                                    option, parse_with_config)
 
     MODELS = Registry("model")
 
     @dataclass
     class MlpConfig:
         d_in: int = 8
-        d_hidden: int = 32
+        d_hidden: int = option(32, "hidden units")      # --d_hidden in add_dataclass_args
 
     @MODELS.register("mlp")
     class Mlp(nn.Module):
@@ -47,7 +47,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ __all__ = [
     "dataclass_from_args",
     "dump_config",
     "load_yaml",
+    "option",
     "parse_with_config",
     "str2bool",
     "to_plain",
@@ -453,29 +454,45 @@ def _dataclass_arg_type(hint: Any) -> tuple[dict[str, Any], str]:
     return {"type": _none_or(tp) if optional else tp}, getattr(inner, "__name__", "value")
 
 
+def option(default: Any = dataclasses.MISSING, help: str = "", choices: Iterable[Any] | None = None) -> Any:
+    """A dataclass field with its help text (and choices) for :func:`add_dataclass_args`.
+
+    A mutable default (a dict or a list) gets one copy per instance; a field without a
+    default is a required option.
+    """
+    metadata: dict[str, Any] = {"help": help}
+    if choices is not None:
+        metadata["choices"] = tuple(choices)
+    if isinstance(default, (dict, list)):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 def add_dataclass_args(
     parser: argparse.ArgumentParser, cls: type, group: str | None = None, prefix: str = ""
 ) -> argparse.ArgumentParser:
     """Add one ``--<prefix><field>`` option per field of the dataclass ``cls``.
 
-    Help text and choices come from ``field(metadata={"help": ..., "choices": [...]})``.
-    Read the options back with :func:`dataclass_from_args`.
+    Help text and choices come from ``field(metadata={"help": ..., "choices": [...]})`` (see
+    :func:`option`); a field without a default is a required option (a ``--config`` file may
+    give it). Read the options back with :func:`dataclass_from_args`.
     """
     target = parser.add_argument_group(group) if group else parser
     hints = _field_hints(cls)
     for f in dataclasses.fields(cls):
         if not f.init:
             continue
+        kwargs, _ = _dataclass_arg_type(hints.get(f.name, str))
+        if "choices" in f.metadata:
+            kwargs["choices"] = list(f.metadata["choices"])
+        help_text = f.metadata.get("help", "")
         if f.default is not dataclasses.MISSING:
             default = f.default
         elif f.default_factory is not dataclasses.MISSING:
             default = f.default_factory()
         else:
-            default = None
-        kwargs, _ = _dataclass_arg_type(hints.get(f.name, str))
-        if "choices" in f.metadata:
-            kwargs["choices"] = list(f.metadata["choices"])
-        help_text = f.metadata.get("help", "")
+            target.add_argument(f"--{prefix}{f.name}", required=True, help=f"{help_text} (required)".strip(), **kwargs)
+            continue
         kwargs["help"] = f"{help_text} (default: {default})".strip()
         target.add_argument(f"--{prefix}{f.name}", default=copy.deepcopy(default), **kwargs)
     return parser
