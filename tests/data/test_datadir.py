@@ -156,3 +156,15 @@ def test_datadir_load_not_a_dir(tmp_path: Path):
 def test_write_kv_rejects_line_breaks(tmp_path: Path):
     with pytest.raises(DataDirError, match="'a' contains a line break"):
         write_kv(tmp_path / "f", {"a": "two\nlines"})
+
+
+def test_kaldi_text_and_the_final_newline(tmp_path: Path):
+    from ttsrl.data.datadir import disallowed_whitespace, kaldi_text, scan_kv
+
+    assert kaldi_text("a\u00a0b\u3000c\u2009d") == "a b c d" and kaldi_text("plain\ttab") == "plain\ttab"
+    assert disallowed_whitespace("a\u00a0b\tc d\u3000") == ["\u00a0", "\u3000"]
+    assert disallowed_whitespace("a\x0bb") == []  # a control character: reported as such, not as a space
+    p = tmp_path / "text"
+    p.write_bytes(b"u1 a\nu2 b")  # no newline at the end: readers accept it, validation (strict) does not
+    assert read_kv(p) == {"u1": "a", "u2": "b"}
+    assert [(x.lineno, x.kind) for x in scan_kv(p)[1]] == [(2, "no-final-newline")]

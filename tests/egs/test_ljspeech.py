@@ -56,14 +56,16 @@ def test_prepares_train_dev_test(tmp_path):
 
 
 def test_run_sh_stage_1(tmp_path):
-    """run.sh -> rl.sh stage 1: local/data.sh, then utils/validate_data_dir.sh on every set."""
+    """run.sh -> rl.sh stage 1: local/data.sh, then utils/validate_data_dir.sh on every set. --db_dir is an
+    option of the recipe; rl.sh gives data.sh its --datadir and --fs, so --local_data_opts only adds to them."""
     db, data = tmp_path / "db", tmp_path / "data"
     make_ljspeech(db, n=8, missing_wav=False)
-    opts = f"--fs 16000 --db_dir {db} --download false --data_dir {data} --n_dev 2 --n_test 2"
-    r = subprocess.run(["./run.sh", "--stage", "1", "--stop_stage", "1", "--datadir", str(data),
-                        "--local_data_opts", opts], cwd=REPO / "egs" / "ljspeech" / "rl1",
-                       env=recipe_env(), capture_output=True, text=True, timeout=120)
+    r = subprocess.run(["./run.sh", "--stage", "1", "--stop_stage", "1", "--datadir", str(data), "--db_dir", str(db),
+                        "--local_data_opts", "--download false --n_dev 2 --n_test 2"],
+                       cwd=REPO / "egs" / "ljspeech" / "rl1", env=recipe_env(), capture_output=True, text=True,
+                       timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert f"local/data.sh --data_dir {data} --fs 16000 --db_dir {db} --download false" in r.stdout
     assert (data / ".stage1.done").exists()
     assert len(read_kv(data / "test" / "prompt.scp")) == 2
 

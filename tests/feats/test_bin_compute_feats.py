@@ -95,3 +95,17 @@ def test_missing_audio_names_the_utterance(tmp_path, caplog):
     assert e.value.code != 0
     assert any("spk1-b" in r.getMessage() for r in caplog.records)
     assert not (out / "feats.scp").exists() and not (out / "stats.npz").exists()
+
+
+def test_a_rerun_removes_what_a_killed_run_left(tmp_path):
+    """A killed compute_feats leaves the atomic writer's hidden temporaries; the next run removes them."""
+    data = make_data_dir(tmp_path)
+    out = tmp_path / "dump" / "feats" / "train"
+    out.mkdir(parents=True)
+    stale = [out / ".feats.ark.k1ll3d.tmp", out / ".feats.scp.k1ll3d.tmp", out / ".stats.npz.x.npz"]
+    for p in stale:
+        p.write_bytes(b"half a file")
+    (out / ".keep_me").write_text("not ours")
+    main(["--data_dir", str(data), "--out_dir", str(out), "--write_stats"])
+    assert not any(p.exists() for p in stale) and (out / ".keep_me").exists()
+    assert (out / "feats.scp").is_file() and (out / "stats.npz").is_file()

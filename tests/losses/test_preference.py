@@ -4,7 +4,13 @@ import math
 import pytest
 import torch
 
-from ttsrl.losses.preference import preference_loss, sequence_logprobs, sft_loss
+from ttsrl.losses.preference import (
+    check_preference_options,
+    preference_loss,
+    resolve_average,
+    sequence_logprobs,
+    sft_loss,
+)
 from ttsrl.models.codec_lm import CodecLM, CodecLMConfig
 
 # pi(y_w) = -1, pi(y_l) = -3, ref(y_w) = ref(y_l) = -2: log-ratios +1 and -1, h = 2
@@ -118,3 +124,53 @@ def test_masking_with_codec_lm_token_logprobs():
         logp2, mask2 = model.token_logprobs(text2, text_lens, speech2, speech_lens, prompt_lens)
     assert torch.equal(mask2, mask)
     torch.testing.assert_close(sequence_logprobs(logp2, mask2), seq)
+
+
+def test_ipo_is_length_normalized_as_in_trl():
+    # Two pairs of token log-probs of different lengths (mask: the completion tokens). TRL's IPO
+    # (DPOTrainer, loss_type="ipo") divides each sequence's summed log-prob by its completion
+    # length, then loss = (h - 1/(2 beta))^2 with h the difference of the averaged log-ratios.
+    pol = torch.tensor([[-1.0, -2.0, -3.0, 0.0], [-0.5, -0.5, 0.0, 0.0],     # pair 0: chosen (3), rejected (2)
+                        [-2.0, -2.0, -2.0, -2.0], [-1.0, 0.0, 0.0, 0.0]])    # pair 1: chosen (4), rejected (1)
+    ref = torch.tensor([[-2.0, -2.0, -2.0, 0.0], [-1.0, -1.0, 0.0, 0.0],
+                        [-1.0, -1.0, -1.0, -1.0], [-3.0, 0.0, 0.0, 0.0]])
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]], dtype=torch.bool)
+    beta = 0.5
+    # by hand: pair 0: chosen mean -2 vs ref -2 -> 0; rejected -0.5 vs -1 -> +0.5; h = -0.5
+    #          pair 1: chosen -2 vs -1 -> -1; rejected -1 vs -3 -> +2; h = -3;  1/(2 beta) = 1
+    expected = torch.tensor([(-0.5 - 1.0) ** 2, (-3.0 - 1.0) ** 2])  # 2.25, 16
+    B = 2
+    p = sequence_logprobs(pol, mask, average=resolve_average("ipo"))
+    r = sequence_logprobs(ref, mask, average=resolve_average("ipo"))
+    chosen, rejected = torch.tensor([0, 2]), torch.tensor([1, 3])
+    loss, r_c, r_r = preference_loss(p[chosen], p[rejected], r[chosen], r[rejected], beta, "ipo")
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(r_c, torch.tensor([0.0, -0.5]))  # beta x averaged log-ratio, as TRL's rewards
+    assert loss.shape == (B,)
+    # summed log-probs would give pair 0 h = (-6 + 6) - (-1 + 2) = -1 -> 4, not 2.25: a different loss
+    s = sequence_logprobs(pol, mask)
+    sr = sequence_logprobs(ref, mask)
+    assert preference_loss(s[:1], s[1:2], sr[:1], sr[1:2], beta, "ipo")[0].item() == pytest.approx(4.0)
+
+
+def test_average_defaults_by_loss_type_and_ipo_refuses_sums():
+    assert resolve_average("ipo") is True and resolve_average("ipo", True) is True
+    for loss_type in ("sigmoid", "cdpo", "robust", "hinge"):
+        assert resolve_average(loss_type) is False and resolve_average(loss_type, True) is True
+    with pytest.raises(ValueError, match="ipo needs length-normalized log-probs"):
+        resolve_average("ipo", False)
+    with pytest.raises(ValueError, match="ipo needs length-normalized"):
+        check_preference_options(0.1, "ipo", average=False)
+    check_preference_options(0.1, "ipo")  # unset: fine
+
+
+def test_align_options_resolve_average():
+    from ttsrl.align.trainer import AlignOptions
+    from ttsrl.utils.config import ConfigError
+
+    common = {"method": "dpo", "init_lm": "lm.pt", "token_dir": "tok", "pairs": "pairs.jsonl"}
+    assert AlignOptions(**common, loss_type="ipo").average is True
+    assert AlignOptions(**common).average is False  # sigmoid: Rafailov et al.'s sums
+    assert AlignOptions(**common, average=True).average is True
+    with pytest.raises(ConfigError, match="summed log-probs are refused"):
+        AlignOptions(**common, loss_type="ipo", average=False)

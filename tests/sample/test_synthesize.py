@@ -57,6 +57,46 @@ def test_jobs_split_the_utterances_and_write_their_own_lists(models, tmp_path):
         synthesize.main(args(models, d, out, "--job", "3", "--num_jobs", "2"))
 
 
+def test_an_over_long_text_fails_alone_and_a_run_without_audio_exits_1(models, tmp_path):
+    """One 2,000-character text made its whole batch fail, and synthesize exited 0 with nothing written."""
+    d, utts = make_prompted_set(tmp_path)
+    texts = read_kv(os.path.join(d, "text"))
+    write_kv(os.path.join(d, "text"), {**texts, utts[0]: "hello world " * 60})  # beyond the LM's 512 positions
+    out = tmp_path / "decode"
+    assert synthesize.main(args(models, d, out, "--batch_size", "8")) == 0  # one batch of all four
+    errors = read_kv(out / "errors")
+    assert set(errors) == {utts[0], utts[1]} and "exceeds max_len" in errors[utts[0]], errors
+    assert set(read_kv(out / "wav.scp")) == {utts[2], utts[3]}
+    write_kv(os.path.join(d, "text"), {u: "hello world " * 60 for u in utts})
+    with pytest.raises(SystemExit) as e:  # every utterance failed: stage 8 must not be marked done
+        synthesize.main(args(models, d, tmp_path / "none"))
+    assert e.value.code == 1 and len(read_kv(tmp_path / "none" / "errors")) == len(utts)
+
+
+def test_letters_the_units_cannot_spell_are_named_and_fail_when_strict(models, tmp_path, caplog):
+    import logging
+
+    from ttsrl.sample.synthesize import TTSPipeline, UttError
+
+    kw = {"lm": str(models / "lm.pt"), "flow": str(models / "flow.pt"), "tokenizer": str(models / "tokenizer")}
+    tts = TTSPipeline.from_dirs(**kw)
+    with caplog.at_level(logging.WARNING):
+        assert tts.encode_text("u1", "hello 你好 world") == tts.encode_text("u2", "hello world")
+    assert "the text of 'u1' has characters the char units cannot spell: '你好'" in caplog.text
+    with pytest.raises(UttError, match="nothing to say in the text of 'u3': all of '你好' was dropped"):
+        tts.encode_text("u3", "你好")  # was the misleading "empty text"
+    strict = TTSPipeline.from_dirs(**kw, strict_text=True)
+    with pytest.raises(UttError, match="'u1' has characters .* '你好' .*strict"):
+        strict.encode_text("u1", "hello 你好 world")
+    d, utts = make_prompted_set(tmp_path)
+    texts = read_kv(os.path.join(d, "text"))
+    write_kv(os.path.join(d, "text"), {**texts, utts[2]: "hello 世界"})
+    out = tmp_path / "decode"
+    synthesize.main(args(models, d, out, "--strict_text", "true"))
+    errors = read_kv(out / "errors")
+    assert "cannot spell: '世界'" in errors[utts[2]] and utts[2] not in read_kv(out / "wav.scp")
+
+
 def test_missing_prompt_wav_is_a_per_utterance_error(models, tmp_path):
     d, utts = make_prompted_set(tmp_path)
     prompts = read_kv(os.path.join(d, "prompt.scp"))

@@ -1,5 +1,6 @@
 """ttsrl.score.report (the HTML report) and make_report --html_dir, without a browser."""
 
+import json
 import os
 import re
 import shutil
@@ -9,7 +10,17 @@ import soundfile as sf
 from report_fixtures import SETS, make_fake_exp
 
 from ttsrl.bin import make_report
-from ttsrl.score.report import SetReport, pick_examples, read_per_utt, render_html, write_html_report
+from ttsrl.score.report import (
+    SetReport,
+    confidence_intervals,
+    pick_examples,
+    read_per_utt,
+    read_train_log,
+    render_html,
+    report_model_order,
+    write_html_report,
+)
+from ttsrl.score.report_plots import model_colors, nice_ticks
 
 
 @pytest.fixture
@@ -46,11 +57,74 @@ def test_full_report(fake, tmp_path):
             png = html_dir / f"{ts}_{kind}.png"
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
             assert f'<img src="{ts}_{kind}.png"' in page
-    # the metrics table: ground_truth first, formatted values
-    table = page.split('<table class="metrics">')[1].split("</table>")[0]
-    assert table.index("ground_truth") < table.index(">base<") < table.index(">dpo<")
-    assert "<td>4.00</td>" in table and "<td>0.700</td>" in table
-    assert "http" not in page and "<script" not in page  # self-contained
+    # the tables: one per group of metrics, ground_truth first, formatted values
+    groups = re.findall(r'<table class="metrics" data-group="([^"]+)">', page)
+    assert groups == ["Intelligibility", "Voice, prosody and quality", "Cost and coverage"] * 2
+    section = page.split('id="set-test"')[1]
+    table = section.split('<table class="metrics" data-group="Intelligibility">')[1].split("</table>")[0]
+    assert table.index("ground_truth</td>") < table.index("base</td>") < table.index("dpo</td>")
+    assert '<th title="character error rate, the mean of per-utterance rates (lower is better)">CER (%) ' \
+           '<span class="dir">\u2193</span></th>' in table
+    # dpo: the best CER (2.00), 2 points better than base, with the 95 % CI of its per_utt.tsv (3 utterances:
+    # 5 i + 2, sd 5: 1.96 x 5 / sqrt 3 = 5.66)
+    assert '<td class="best">2.00<span class="ci" title="95 % confidence interval">\u00b15.66</span>' \
+           '<span class="delta better" title="change from base">\u22122.00</span></td>' in table
+    assert "position: sticky" in page
+    voice = section.split('data-group="Voice, prosody and quality">')[1].split("</table>")[0]
+    assert '<td class="best">0.700' in voice and '<span class="delta better" title="change from base">+0.100' in voice
+    # the trade-off scatters: CER vs KL (base at KL 0) and SIM vs CER, a point per model
+    assert page.count('<svg class="tradeoff"') == 4
+    svg = section.split('<svg class="tradeoff"')[1].split("</svg>")[0]
+    assert "CER vs KL" in svg and 'data-model="base"' in svg and 'data-model="dpo"' in svg
+    assert "<title>base: KL to the base LM 0.0000, CER (%) 4.00 \u00b1 5.66</title>" in svg
+    assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "<script" not in page
+
+
+def test_report_model_order_and_colors():
+    tags = ["speechalign", "raft", "resynth", "base", "dpo_iter1", "ground_truth", "dpo", "speechalign_iter1",
+            "diffro_happy", "diffro", "zzz", "coh", "dpo_iter2"]  # fmt: skip
+    assert report_model_order(tags) == ["ground_truth", "resynth", "base", "dpo_iter1", "dpo_iter2", "dpo",
+                                        "speechalign_iter1", "speechalign", "raft", "coh", "diffro", "diffro_happy",
+                                        "zzz"]  # fmt: skip
+    colors = model_colors(report_model_order(tags))
+    methods = [c for m, c in colors.items() if m not in ("ground_truth", "resynth")]
+    assert len(set(methods)) == len(methods) == 11  # no two models share a colour (ground_truth vs speechalign_iter1)
+    assert len(set(model_colors([f"m{i}" for i in range(18)]).values())) == 18
+
+
+def test_confidence_intervals_and_train_log(tmp_path):
+    rows = {"a": {"status": "ok", "cer": "10", "emo_ok": "100.0"}, "b": {"status": "ok", "cer": "20", "emo_ok": "0.0"},
+            "c": {"status": "missing", "cer": "90"}}  # fmt: skip
+    ci = confidence_intervals(rows)
+    assert ci["cer"] == pytest.approx(1.96 * 50**0.5 / 2**0.5)  # sd of (10, 20) = sqrt(50); the missing row is out
+    assert ci["emo_acc"] == pytest.approx(1.96 * 50 * 2**0.5 / 2**0.5)  # (100, 0): sd 50 sqrt 2
+    assert "sim" not in ci  # no column
+    log = tmp_path / "train.log"
+    log.write_text("2025 INFO ttsrl.train.trainer: epoch 0 step 10 batch 10: loss 2.5 acc 0.1 lr 1.000e-04 "
+                   "grad_norm 1 (2.00 steps/s)\nsomething else\n"
+                   "2025 INFO ttsrl.train.trainer: validation at step 50 (epoch 0): loss 1.25 kl 0.1; best loss 1.25\n"
+                   "epoch 1 step 60 batch 5: pref_loss 0.6 loss 0.5 lr 1e-4\n")  # fmt: skip
+    assert read_train_log(str(log)) == {"train": [(10, 2.5), (60, 0.5)], "valid": [(50, 1.25)]}
+    assert nice_ticks(0.0, 0.26) == [0.0, 0.1, 0.2, 0.3]
+    assert nice_ticks(1.94, 2.14)[0] <= 1.94 and nice_ticks(1.94, 2.14)[-1] >= 2.14
+
+
+def test_side_models_and_training_curves(fake, tmp_path):
+    exp = fake["exp"]
+    os.makedirs(os.path.join(exp, "reward"))
+    with open(os.path.join(exp, "reward", "metrics.json"), "w") as f:
+        json.dump({"spearman_vs_judge": -0.42, "ctc_cer": 9.5, "dev_utts": 120}, f)
+    for sub in ("tokenizer", "dpo/lm"):
+        os.makedirs(os.path.join(exp, sub), exist_ok=True)
+        with open(os.path.join(exp, sub, "train.log"), "w") as f:
+            f.write("".join(f"epoch 0 step {s} batch {s}: loss {3 / s:.3f} lr 1e-4\n" for s in (10, 20, 30)))
+    report = write_html_report(fake["results"], str(tmp_path / "r"), data_dir=fake["data"], num_examples=1)
+    page = open(report.index, encoding="utf-8").read()
+    assert '<h2 id="models">The models behind the numbers</h2>' in page
+    assert "<td>spearman_vs_judge</td><td class=\"num\">-0.42</td><td class=\"help\">Spearman of the reward" in page
+    assert "no metrics.json in" in page  # the tokenizer has a log but no metrics
+    assert report.curves_png == "training_curves.png" and (tmp_path / "r" / "training_curves.png").is_file()
+    assert '<img src="training_curves.png"' in page
 
 
 def test_texts_are_escaped(fake, tmp_path):
@@ -88,6 +162,11 @@ def test_missing_inputs_are_listed_not_fatal(fake, tmp_path, caplog):
     page = (html_dir / "index.html").read_text(encoding="utf-8")
     assert page.count('<div class="missing">missing:') == 2 + 2 + 2  # base u1/u2, dpo hard x2, prompts hard x2
     assert "no decode wav.scp" in page and "not in prompt.scp" in page
+    # collapsed at the end of each set, one line per model and cause
+    block = page.split('<details class="problems">')[1].split("</details>")[0]
+    assert "3 input(s) missing or unreadable" in block
+    assert "<li>base: 2 of 2 example clip(s) unreadable (u1: audio file not found" in block
+    assert page.index('<details class="problems">') > page.index('<h3>Examples')
     assert len(audio_srcs(page)) == 16 - 6
     assert all(os.path.isfile(html_dir / s) for s in audio_srcs(page))
     assert "no per-utterance scores" in caplog.text  # logged too

@@ -13,6 +13,7 @@ from ttsrl.score.scorer import (
     find_hypotheses,
     load_test_set,
     results_metrics,
+    run_scoring,
 )
 
 
@@ -70,3 +71,20 @@ def test_config_and_result_names():
     assert results_metrics(m, "pocketsphinx") == {
         "wer@pocketsphinx": 1.0, "wer_corpus@pocketsphinx": 2.0, "cer@pocketsphinx": 3.0, "sim": 0.5, "n_utts": 3,
     }  # fmt: skip
+
+
+def test_a_model_without_audio_is_refused(tmp_path):
+    """Stage 9 must not score a model whose synthesis wrote nothing (issue 29): no row of empty means."""
+    ts = load_test_set(data_dir=str(make_data_dir(tmp_path, ["a", "b"], with_prompts=False)))
+    empty = tmp_path / "wav.scp"
+    empty.write_text("")
+    config = ScoreConfig(metrics=("f0v",), judge="none", sim="none")
+    results = tmp_path / "results.json"
+    with pytest.raises(ScoreError, match=r"wav.scp: none of the 2 utterances .* has audio; nothing to score"):
+        run_scoring(ts, str(tmp_path / "score"), config, wav_scp=str(empty), results=str(results), model_tag="m")
+    (tmp_path / "bad.wav").write_bytes(b"RIFF not a wav")  # listed, but unreadable
+    unreadable = tmp_path / "bad.scp"
+    unreadable.write_text(f"a {tmp_path / 'bad.wav'}\nb {tmp_path / 'bad.wav'}\n")
+    with pytest.raises(ScoreError, match="none of the 2 utterances .* has readable audio"):
+        run_scoring(ts, str(tmp_path / "score"), config, wav_scp=str(unreadable), results=str(results), model_tag="m")
+    assert not results.exists()

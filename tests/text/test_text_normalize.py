@@ -97,3 +97,13 @@ def test_normalize_output_alphabet():
 def test_normalize_unknown_language():
     with pytest.raises(ValueError, match="not supported"):
         normalize_text("hallo", lang="de")
+
+
+def test_dropped_chars_names_the_letters_normalization_removes():
+    from ttsrl.text.normalize import dropped_chars
+
+    assert normalize_text("hello 你好 world") == "hello world"
+    assert dropped_chars("hello 你好 world") == ["你", "好"]
+    assert dropped_chars("Ελλάδα, 日本 and 日") == ["ε", "λ", "α", "δ", "日", "本"]  # lowercased, in order, once
+    # what normalization spells out or drops on purpose is not reported
+    assert dropped_chars('Dr. Smith paid $3.50 for "café" *now* & more!') == []

@@ -228,6 +228,38 @@ def test_corrupt_newest_checkpoint_is_skipped_and_finished_run_does_nothing(tmp_
     torch.testing.assert_close(third.model.weight, first.model.weight)
 
 
+def test_a_truncated_best_pt_is_named_with_what_to_do(tmp_path):
+    """A finished run whose best.pt was cut short failed on every rerun with a bare OSError (issue 29)."""
+    from ttsrl.utils.checkpoint import CheckpointError
+
+    data = batches(2, 2)
+    cfg = sgd(max_epochs=0, max_steps=2, valid_interval=1, keep_last_k=0)
+    Trainer(linear(), data, data, lin_loss, cfg, tmp_path).train()
+    best = tmp_path / "checkpoints" / "best.pt"
+    whole = best.read_bytes()
+    best.unlink()  # a copy of its own (best.pt is a hard link of a step checkpoint), cut short
+    best.write_bytes(whole[:300])
+    with pytest.raises(CheckpointError) as e:
+        Trainer(linear(), data, data, lin_loss, cfg, tmp_path).train()
+    assert str(best) in str(e.value) and "delete it and rerun" in str(e.value)
+    best.unlink()  # what the message says: model.pt then comes from the last step
+    assert Trainer(linear(), data, data, lin_loss, cfg, tmp_path).train()["step"] == 2
+    assert (tmp_path / "model.pt").is_file()
+
+
+def test_an_empty_step_checkpoint_does_not_take_a_kept_slot(tmp_path, caplog):
+    data = batches(6, 2)
+    ckpts = tmp_path / "checkpoints"
+    Trainer(linear(), data[:2], None, lin_loss, sgd(max_epochs=0, max_steps=2, save_interval=1, keep_last_k=2),
+            tmp_path).train()
+    (ckpts / "step_999.pt").write_bytes(b"")
+    with caplog.at_level(logging.WARNING):
+        Trainer(linear(), data, None, lin_loss, sgd(max_epochs=0, max_steps=5, save_interval=1, keep_last_k=2),
+                tmp_path).train()
+    assert "step_999.pt (an empty file (0 bytes)): renamed to step_999.pt.bad" in caplog.text
+    assert sorted(p.name for p in ckpts.glob("step_*.pt")) == ["step_4.pt", "step_5.pt"]  # two real ones kept
+
+
 def test_amp_is_ignored_on_cpu(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="ttsrl"):
         t = Trainer(linear(), batches(1, 2), None, lin_loss, sgd(amp="fp16"), tmp_path, device="cpu")

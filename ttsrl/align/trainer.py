@@ -8,7 +8,8 @@ the shared :class:`ttsrl.train.trainer.Trainer` (checkpoints, exact resume, vali
 
 ===========  =============================================================================
 dpo          preference loss (``--loss_type`` sigmoid/cdpo/robust/ipo/hinge, ``--beta``,
-             ``--label_smoothing``, ``--average``) on chosen/rejected pairs
+             ``--label_smoothing``, ``--average``: summed log-probs by default, token-averaged
+             for ipo) on chosen/rejected pairs
              (``ttsrl.losses.preference``), plus ``--sft_weight`` x the chosen tokens' CE
 speechalign  the same loss on golden-vs-synthetic pairs (SpeechAlign; the pairs decide)
 raft, bon    supervised fine-tuning (LM cross-entropy) on the chosen sequences only
@@ -60,6 +61,7 @@ from ttsrl.losses.preference import (
     LOSS_TYPES,
     check_preference_options,
     preference_loss,
+    resolve_average,
     sequence_logprobs,
     sft_loss,
 )
@@ -103,7 +105,8 @@ class AlignOptions:
     loss_type: str = option("sigmoid", "see ttsrl.losses.preference", choices=LOSS_TYPES)
     beta: float = option(0.1, "inverse temperature of the implicit reward")
     label_smoothing: float = option(0.0, "cdpo/robust: assumed label-flip rate")
-    average: bool = option(False, "length-normalized sequence log-probs (mean over tokens) instead of sums")
+    average: bool | None = option(None, "length-normalized sequence log-probs (mean over tokens) instead of sums; "
+                                        "unset: true for ipo (as TRL; false is refused), false otherwise")
     sft_weight: float = option(0.0, "weight of the chosen tokens' CE added to the loss")
     # diffro
     reward_model: str | None = option(None, "the reward model (ttsrl.bin.train_reward's folder or model.pt)")
@@ -136,7 +139,11 @@ class AlignOptions:
         if self.valid_pairs and not self.valid_token_dir:
             raise ConfigError("--valid_pairs needs --valid_token_dir")
         if self.method in PREFERENCE_METHODS:
-            check_preference_options(self.beta, self.loss_type, self.label_smoothing)
+            try:
+                check_preference_options(self.beta, self.loss_type, self.label_smoothing, self.average)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+            self.average = resolve_average(self.loss_type, self.average)
 
     @property
     def sampling(self) -> SamplingConfig:

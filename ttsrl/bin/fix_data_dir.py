@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Make a data directory consistent in place: keep utterances present in every file, sort,
-regenerate spk2utt. Originals go to <dir>/.backup/, dropped ids to <dir>/.backup/dropped.txt.
+regenerate spk2utt. Originals go to <dir>/.backup/, dropped ids to <dir>/.backup/dropped.txt
+(a second fix of the same dir: .backup.2/, then .backup.3/ ..., the first originals are kept).
 
 Usage:
     python -m ttsrl.bin.fix_data_dir data/train

@@ -16,7 +16,7 @@ import argparse
 import json
 import os
 
-from ttsrl.utils.cli import setup_logging
+from ttsrl.utils.cli import exit_on_bad_input, setup_logging
 from ttsrl.utils.config import str2bool
 
 
@@ -50,8 +50,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.num_threads)
     if args.results and not args.model_tag:
         raise SystemExit("lm_kl: --results needs --model_tag")
-    out = lm_kl(load_codec_lm(args.lm), load_codec_lm(args.ref_lm), args.token_dir, args.batch_size,
-                args.lm_prompt)
+    out = exit_on_bad_input(lambda: lm_kl(load_codec_lm(args.lm), load_codec_lm(args.ref_lm), args.token_dir,
+                                          args.batch_size, args.lm_prompt))
     if args.train_metrics:
         out["train_min"] = train_minutes(args.train_metrics)
     if args.results:

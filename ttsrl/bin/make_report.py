@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
 """Render exp/results.json (every model x test set) as exp/RESULTS.md: one table per test set;
-with --html_dir, also the listening page <html_dir>/index.html.
+with --html_dir, also the report page <html_dir>/index.html.
 
-The page is one self-contained folder (inline CSS, no script, no network): per test set the
-metrics table, bar plots of the metrics and boxplots of the per-utterance CER (PNG), and
---num_examples utterances (spread evenly over the sorted ids, the same every run) as rows of
-audio players: prompt, ground truth and every model, with the texts. The audio is copied into
-<html_dir>/audio/, so the folder can be zipped. Inputs follow the layout of stage 9 (see
-ttsrl/score/report.py): texts, prompts and ground-truth audio from <data_dir>/<set>/, a
-model's audio from <exp_dir>/<model>/decode/<set>/wav.scp, its scores from .../score/per_utt.tsv
-(the ground truth's from <exp_dir>/ground_truth/<set>/score/per_utt.tsv). What is missing is
-logged and listed on the page.
+The page is one self-contained folder (inline CSS and SVG, no script, no network). Per test set:
+the metrics in one table per group (intelligibility; voice, prosody and quality; emotion; cost),
+each column marked lower- or higher-is-better, the best method highlighted, every value with
+its 95 % confidence interval over utterances and its change from base; trade-off scatters (CER
+vs KL to the base LM, SIM vs CER); a dot plot of the headline metrics with error bars; the
+per-utterance CER boxplot; --num_examples utterances (spread evenly over the sorted ids, the
+same every run) as rows of audio players: prompt, ground truth and every model, with the texts;
+what was missing, collapsed. Then the metrics.json of the tokenizer, reward model (with its
+Spearman correlation to the judge) and judges, and the training curves of every trained model.
+The audio is copied into <html_dir>/audio/, so the folder can be zipped. Inputs follow the
+layout of stage 9 (see ttsrl/score/report.py): texts, prompts and ground-truth audio from
+<data_dir>/<set>/, a model's audio from <exp_dir>/<model>/decode/<set>/wav.scp, its scores from
+.../score/per_utt.tsv (the ground truth's from <exp_dir>/ground_truth/<set>/score/per_utt.tsv).
+What is missing is logged and listed on the page.
 
 Usage:
     python -m ttsrl.bin.make_report --results exp/results.json --out exp/RESULTS.md

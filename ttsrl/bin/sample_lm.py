@@ -13,7 +13,7 @@ unless --lm_prompt false.
 import argparse
 
 from ttsrl.sample.sampler import SamplingConfig
-from ttsrl.utils.cli import add_job_args, setup_logging
+from ttsrl.utils.cli import add_job_args, exit_on_bad_input, setup_logging
 from ttsrl.utils.config import (
     add_config_args,
     add_dataclass_args,
@@ -48,10 +48,13 @@ def main(argv=None):
     from ttsrl.sample.generate import generate_candidates
     from ttsrl.train.distributed import inference_device
 
-    model = load_codec_lm(args.lm, inference_device(args.ngpu, args.num_threads))
-    return generate_candidates(model, args.token_dir, args.out_dir, dataclass_from_args(SamplingConfig, args),
-                               lm_prompt=args.lm_prompt, tag=args.tag, batch_size=args.batch_size,
-                               job=args.job, num_jobs=args.num_jobs)
+    def run():
+        model = load_codec_lm(args.lm, inference_device(args.ngpu, args.num_threads))
+        return generate_candidates(model, args.token_dir, args.out_dir, dataclass_from_args(SamplingConfig, args),
+                                   lm_prompt=args.lm_prompt, tag=args.tag, batch_size=args.batch_size,
+                                   job=args.job, num_jobs=args.num_jobs)
+
+    return exit_on_bad_input(run)  # an unreadable --lm, a bad token dir: one line naming it, exit 1
 
 
 if __name__ == "__main__":

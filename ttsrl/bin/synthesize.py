@@ -13,6 +13,11 @@ why) and <out_dir>/rtf. Utterances already written are skipped, so a rerun resum
 wav.K.scp, errors.K and rtf.K (cat them to merge; rl.sh --decode_nj N does). A data dir
 gives its prompts in prompt.scp and prompt_text (mini_en's test sets have them); with --lm_prompt
 false they condition the flow model only, with --use_prompts false nothing reads them.
+
+An utterance that fails is listed in errors with its reason and does not stop the others; a text
+with letters the LM's units cannot spell is synthesized without them (a warning names them) or,
+with --strict_text true (rl.sh's stage 8), fails. The exit status is 1 when utterances were asked
+for and none has audio (every one failed): stage 8 then stops instead of marking the set done.
 """
 import argparse
 import logging
@@ -20,7 +25,7 @@ import os
 
 from ttsrl.sample.sampler import SamplingConfig
 from ttsrl.sample.synthesize import FlowOptions
-from ttsrl.utils.cli import add_job_args, setup_logging
+from ttsrl.utils.cli import add_job_args, exit_on_bad_input, setup_logging
 from ttsrl.utils.config import (
     add_config_args,
     add_dataclass_args,
@@ -53,6 +58,9 @@ def get_parser():
                         "the flow model only, the LM reads the text alone")
     p.add_argument("--tag", default=None, choices=["good", "bad"],
                    help="control tag of a Chain-of-Hindsight LM (num_tags > 0; default for such an LM: good)")
+    p.add_argument("--strict_text", type=str2bool, default=False,
+                   help="a text with letters the LM's text units cannot spell (e.g. Chinese characters for an "
+                        "English model) fails; false: synthesized without them, with a warning naming them")
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--ngpu", type=int, default=None, help="0 = CPU; default: CUDA when available")
     p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
@@ -65,6 +73,10 @@ def get_parser():
 def main(argv=None):
     setup_logging("INFO")
     args = parse_with_config(get_parser(), argv)
+    return exit_on_bad_input(lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
     from ttsrl.sample.synthesize import TTSPipeline, read_requests, synthesize_requests
     from ttsrl.train.distributed import inference_device
 
@@ -73,14 +85,19 @@ def main(argv=None):
                          args.job, args.num_jobs)
     tts = TTSPipeline.from_dirs(None if args.golden_tokens else args.lm, args.flow, args.tokenizer_dir,
                                 args.vocoder, args.vocoder_path, device, tag=args.tag,
-                                griffin_lim_iters=args.griffin_lim_iters, lm_prompt=args.lm_prompt)
+                                griffin_lim_iters=args.griffin_lim_iters, lm_prompt=args.lm_prompt,
+                                strict_text=args.strict_text)
     report = synthesize_requests(tts, requests, args.out_dir, dataclass_from_args(SamplingConfig, args),
                                  dataclass_from_args(FlowOptions, args, prefix="flow_"), args.batch_size,
                                  job_suffix(args.job, args.num_jobs))
+    errors = os.path.join(args.out_dir, f"errors{job_suffix(args.job, args.num_jobs)}")
+    if requests and not report.written and not report.skipped:
+        logging.error("none of the %d utterances was synthesized; the reasons are in %s", len(requests), errors)
+        raise SystemExit(1)
     if report.errors:
-        logging.warning("%d utterances failed; see %s", len(report.errors),
-                        os.path.join(args.out_dir, f"errors{job_suffix(args.job, args.num_jobs)}"))
+        logging.warning("%d utterances failed; see %s", len(report.errors), errors)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -27,7 +27,9 @@ against the tokenizer's mel config) or, without it, from the audio of ``wav.scp`
 by the tokenizer's CTC head and scored against the normalized transcripts (greedy, percent
 of character edits); ``--metrics_json`` merges ``ctc_cer_<set>`` (and ``ctc_cer`` for
 ``--primary_test_set``) into the tokenizer's ``metrics.json``. Symbols of a transcript
-missing from the text token list are reported per utterance and mapped to ``<unk>``.
+missing from the text token list are reported per utterance and mapped to ``<unk>``; letters
+the units cannot spell at all (``你好`` for English characters), which normalization drops,
+are reported per utterance too.
 
 Usage:
     python -m ttsrl.bin.tokenize_speech --tokenizer_dir exp/tokenizer --data_dir data/test \\
@@ -187,6 +189,13 @@ def run(args: argparse.Namespace) -> dict:
         for utt, symbols in unknown.items():
             logger.warning("%s: %s: %s not in the %s token list (mapped to <unk>)", source, utt, " ".join(symbols),
                            tok.token_type)
+        if fname != "ctc_text":  # letters normalization drops (outside what the units spell), per utterance
+            dropped = {u: "".join(c) for u, t in texts.items() if (c := tok.dropped_chars(t))}
+            for utt in list(dropped)[:20]:
+                logger.warning("%s: %s: characters %r cannot be spelled in %s units; dropped from its tokens",
+                               source, utt, dropped[utt], tok.token_type)
+            if len(dropped) > 20:
+                logger.warning("%s: %d more utterances with dropped characters", source, len(dropped) - 20)
         write_ids(fname, ids)
         return ids
 

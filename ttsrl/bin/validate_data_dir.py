@@ -5,7 +5,11 @@ Usage:
     python -m ttsrl.bin.validate_data_dir data/train
     python -m ttsrl.bin.validate_data_dir --no_audio --required "text utt2spk" data/test_seedtts
     python -m ttsrl.bin.validate_data_dir --sample_rate 24000 data/train
-The checks are listed in ttsrl/data/validate.py.
+    python -m ttsrl.bin.validate_data_dir --kaldi_strict false data/train
+The checks are listed in ttsrl/data/validate.py. --kaldi_strict (default true) adds the rules of
+Kaldi's utils/validate_data_dir.sh: spk2utt present and in utt2spk's order, utterance ids that
+sort speakers together (speaker-prefixed), a newline at the end of every file, no Unicode
+spaces but the ASCII space in text.
 """
 
 import argparse
@@ -13,6 +17,7 @@ import sys
 
 from ttsrl.data.cli import run_cli, split_names
 from ttsrl.utils.cli import LOG_LEVELS, setup_logging
+from ttsrl.utils.config import str2bool
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -23,6 +28,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no_audio", "--no-audio", action="store_true", help="skip the audio checks")
     parser.add_argument("--required", default="wav.scp text utt2spk",
                         help="files that must exist, space-separated (default: %(default)s)")
+    parser.add_argument("--kaldi_strict", "--kaldi-strict", type=str2bool, default=True,
+                        help="also fail where Kaldi's validate_data_dir.sh fails (default: %(default)s)")
     parser.add_argument("--log_level", default="INFO", choices=LOG_LEVELS)
     return parser
 
@@ -39,6 +46,7 @@ def main(argv=None) -> int:
             sample_rate=args.sample_rate or None,
             check_audio=not args.no_audio,
             required=split_names(args.required),
+            kaldi_strict=args.kaldi_strict,
         )
         for p in problems:
             print(p, file=sys.stderr)

@@ -6,7 +6,11 @@ or a shell command ending in ``|`` that writes a wav file to stdout, e.g.
 failing command raises :class:`AudioError` with the command and the end of its stderr.
 
 Audio is returned as float32 mono in [-1, 1]: multi-channel audio is down-mixed by
-averaging the channels (what ``librosa.load(mono=True)`` and ``sox remix -`` do).
+averaging the channels (what ``librosa.load(mono=True)`` and ``sox remix -`` do). Channels
+that cancel in that average (opposite phase: the mix is :data:`CANCEL_DB` dB or more below
+the loudest channel) give a warning, once per file, and fail validation
+(:func:`channel_cancellation_db`); a WAV file cut short of the data its header declares
+(:func:`wav_data_shortfall`) fails validation too, as soundfile reads it without complaint.
 
 Usage::
 
@@ -23,7 +27,9 @@ Usage::
 from __future__ import annotations
 
 import io
+import logging
 import os
+import struct
 import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -34,7 +40,12 @@ import soundfile as sf
 from ttsrl.data.datadir import DataDir, DataDirError
 from ttsrl.utils.fileio import atomic_path
 
+logger = logging.getLogger(__name__)
+
 _STDERR_TAIL = 800  # characters of a failing command's stderr kept in the message
+CANCEL_DB = 20.0  # the mono mix this far below the loudest channel: the channels cancel
+_SILENCE_RMS = 1e-4  # channels quieter than this are silence, not cancellation
+_warned_cancel: set[str] = set()
 
 
 class AudioError(DataDirError):
@@ -81,9 +92,69 @@ def _check_path(spec: str) -> None:
         raise AudioError(f"audio path is not a file: {spec}")
 
 
-def _to_mono(data: np.ndarray) -> np.ndarray:
+def _cancellation(data: np.ndarray) -> float | None:
+    """dB by which the channel average of ``data`` (T, C) is below its loudest channel, when at
+    least :data:`CANCEL_DB` (the channels cancel); None otherwise (or for mono / silence)."""
+    if data.ndim != 2 or data.shape[1] < 2 or data.shape[0] == 0:
+        return None
+    loudest = float(np.sqrt(np.mean(np.square(data, dtype=np.float64), axis=0)).max())
+    if loudest < _SILENCE_RMS:
+        return None
+    mono = float(np.sqrt(np.mean(np.square(data.mean(axis=1), dtype=np.float64))))
+    loss = 20.0 * np.log10(loudest / max(mono, 1e-12))
+    return float(loss) if loss >= CANCEL_DB else None
+
+
+def _to_mono(data: np.ndarray, spec: str = "") -> np.ndarray:
     # data: (T, C) from soundfile with always_2d=True
-    return data[:, 0] if data.shape[1] == 1 else data.mean(axis=1)
+    if data.shape[1] == 1:
+        return data[:, 0]
+    loss = _cancellation(data)
+    if loss is not None and spec not in _warned_cancel:
+        _warned_cancel.add(spec)
+        logger.warning("%s: its %d channels cancel when averaged to mono (the mix is %.0f dB below the loudest "
+                       "channel: opposite phase?); keep one channel, e.g. sox in.wav out.wav remix 1",
+                       spec, data.shape[1], loss)  # fmt: skip
+    return data.mean(axis=1)
+
+
+def channel_cancellation_db(spec: str) -> float | None:
+    """Decode a multi-channel wav.scp entry: the dB its mono mix loses to cancellation when that
+    is at least :data:`CANCEL_DB` (opposite-phase channels average to near silence), else None."""
+    try:
+        if is_pipe(spec):
+            data, _ = sf.read(io.BytesIO(run_pipe(spec)), dtype="float32", always_2d=True)
+        else:
+            _check_path(spec)
+            data, _ = sf.read(spec, dtype="float32", always_2d=True)
+    except (sf.SoundFileError, RuntimeError) as e:
+        raise AudioError(f"cannot decode audio from {spec}: {e}") from None
+    return _cancellation(data)
+
+
+def wav_data_shortfall(spec: str) -> tuple[int, int] | None:
+    """``(declared, present)`` bytes of the data chunk of a RIFF/WAVE file that holds less
+    audio than its header declares (a truncated copy: soundfile then reads what is there and
+    reports the shorter length); None for a complete file, a pipe, another format, or a
+    streamed header (size 0 or 0xFFFFFFFF)."""
+    if is_pipe(spec) or not os.path.isfile(spec):
+        return None
+    size = os.path.getsize(spec)
+    with open(spec, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk_id, chunk_size = struct.unpack("<4sI", f.read(8))
+            if chunk_id == b"data":
+                present = size - (pos + 8)
+                if chunk_size in (0, 0xFFFFFFFF) or present >= chunk_size:
+                    return None
+                return chunk_size, present
+            pos += 8 + chunk_size + (chunk_size & 1)
+    return None
 
 
 def _frame_range(segment: tuple[float, float] | None, sr: int, frames: int, spec: str) -> tuple[int, int]:
@@ -126,7 +197,7 @@ def load_audio(
                 data = f.read(frames=stop - begin, dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError) as e:
         raise AudioError(f"cannot decode audio from {spec}: {e}") from None
-    wav = np.ascontiguousarray(_to_mono(data), dtype=np.float32)
+    wav = np.ascontiguousarray(_to_mono(data, spec), dtype=np.float32)
     if sample_rate is not None and sample_rate != sr and wav.size:
         import soxr
 

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ttsrl.data.datadir import sort_key, utt2spk_to_spk2utt, write_kv
+from ttsrl.data.datadir import kaldi_text, sort_key, utt2spk_to_spk2utt, write_kv
 from ttsrl.utils.cli import setup_logging
 
 logger = logging.getLogger(__name__)
@@ -257,7 +257,7 @@ def write_data_dir(
     try:
         files: dict[str, Mapping[str, str | list[str]]] = {
             "wav.scp": {u.utt: u.wav for u in utts},
-            "text": {u.utt: u.text for u in utts},
+            "text": {u.utt: kaldi_text(u.text) for u in utts},  # Kaldi's validate_text.pl: ASCII spaces only
             "utt2spk": {u.utt: u.spk for u in utts},
             "spk2utt": utt2spk_to_spk2utt({u.utt: u.spk for u in utts}),
         }
@@ -265,7 +265,7 @@ def write_data_dir(
             files[f"utt2{key}"] = {u.utt: u.labels[key] for u in utts}
         if prompts is not None:
             files["prompt.scp"] = {u.utt: prompts[u.utt].wav for u in utts}
-            files["prompt_text"] = {u.utt: prompts[u.utt].text for u in utts}
+            files["prompt_text"] = {u.utt: kaldi_text(prompts[u.utt].text) for u in utts}
         for name, mapping in files.items():
             write_kv(tmp / name, mapping)
         old = out_dir.with_name(f".{out_dir.name}.old{os.getpid()}")

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -65,8 +66,40 @@ REQUIRED_FILES: tuple[str, ...] = ("wav.scp", "text", "utt2spk")
 KNOWN_FILES: tuple[str, ...] = ("wav.scp", "segments", "text", "utt2spk", "spk2utt", *EXTRA_UTT_FILES)
 
 
+#: Problems of :func:`scan_kv` that readers accept (validation reports them).
+LENIENT_KINDS: tuple[str, ...] = ("unsorted", "no-final-newline")
+
+#: Files whose values are transcripts: written with :func:`kaldi_text`.
+TEXT_FILES: tuple[str, ...] = ("text", "prompt_text")
+
+
 class DataDirError(ValueError):
     """A data directory (or one of its files) is malformed; the message names file and line."""
+
+
+def disallowed_whitespace(text: str) -> list[str]:
+    """Whitespace characters Kaldi's ``utils/validate_text.pl`` rejects in a transcript (besides
+    the control characters, reported as such): every Unicode space or separator other than the
+    ASCII space, e.g. the no-break space U+00A0 and the ideographic space U+3000."""
+    return [c for c in text if c.isspace() and c not in " \t\n" and unicodedata.category(c) != "Cc"]
+
+
+def kaldi_text(text: str) -> str:
+    """``text`` with every :func:`disallowed_whitespace` character replaced by an ASCII space
+    (then stripped): what the data layer writes to ``text`` and ``prompt_text``, so that the
+    transcripts pass Kaldi's validate_text.pl."""
+    if text.isascii():
+        return text
+    return "".join(" " if c.isspace() and c not in "\t\n" and unicodedata.category(c) != "Cc" else c
+                   for c in text).strip()  # fmt: skip
+
+
+def utt2spk_line_problem(line: KVLine) -> str | None:
+    """Why a parsed ``utt2spk`` line is malformed (more than two fields), or None."""
+    n = len(line.value.split())
+    if n == 1:
+        return None
+    return f"{n + 1} fields, expected 2 ('<utt> <spk>'): '{line.key} {line.value}'"
 
 
 def sort_key(key: str) -> bytes:
@@ -98,7 +131,9 @@ class KVProblem:
     """One problem found while scanning a file.
 
     ``kind`` is one of ``"encoding"``, ``"empty-line"``, ``"leading-space"``,
-    ``"empty-value"``, ``"carriage-return"``, ``"duplicate"``, ``"unsorted"``.
+    ``"empty-value"``, ``"carriage-return"``, ``"duplicate"``, ``"unsorted"``,
+    ``"no-final-newline"`` (the last line does not end with ``\n``: Kaldi's
+    validate_data_dir.sh rejects the file; readers accept it).
     """
 
     path: str
@@ -128,6 +163,9 @@ def scan_kv(path: str | os.PathLike, allow_empty_value: bool = False) -> tuple[l
     raw_lines = data.split(b"\n")
     if raw_lines[-1] == b"":
         raw_lines.pop()
+    else:
+        problems.append(KVProblem(path, len(raw_lines), "no-final-newline",
+                                  "no newline at the end of the file (Kaldi's validate_data_dir.sh rejects it)"))
     seen: dict[str, int] = {}
     prev: str | None = None
     reported_unsorted = False
@@ -187,7 +225,7 @@ def read_kv(path: str | os.PathLike, allow_empty_value: bool = False) -> dict[st
     """
     lines, problems = scan_kv(path, allow_empty_value=allow_empty_value)
     for p in problems:
-        if p.kind != "unsorted":
+        if p.kind not in LENIENT_KINDS:
             raise DataDirError(str(p))
     return {line.key: line.value for line in lines}
 
@@ -296,6 +334,12 @@ class DataDir:
                     segments[line.key] = parse_segment(line.value)
                 except ValueError as e:
                     raise DataDirError(f"{seg_path}:{line.lineno}: {e}") from None
+        utt2spk_path = os.path.join(path, "utt2spk")
+        if os.path.isfile(utt2spk_path):
+            for line in _lines_or_raise(utt2spk_path):
+                why = utt2spk_line_problem(line)
+                if why is not None:
+                    raise DataDirError(f"{utt2spk_path}:{line.lineno}: {why}")
         labels = {name: opt(name) for name in label_files_in(path)}
         extra = {name: opt(name) for name in EXTRA_UTT_FILES if os.path.isfile(os.path.join(path, name))}
         d = cls(
@@ -378,6 +422,9 @@ class DataDir:
     def write(self, path: str | os.PathLike) -> None:
         """Write every non-empty mapping (sorted, atomically) and ``spk2utt`` to ``path``.
 
+        Transcripts (``text``, ``prompt_text``) go through :func:`kaldi_text`, so what is
+        written passes Kaldi's validate_data_dir.sh when the ids are speaker-prefixed.
+
         Files the data layer manages that this DataDir does not have (an old ``segments``,
         a label file, ``spk2utt`` without utt2spk) are removed so the directory stays
         consistent; other files are left alone.
@@ -395,6 +442,9 @@ class DataDir:
         for name in (*KNOWN_FILES, *label_files_in(path)):
             if name not in files and os.path.isfile(os.path.join(path, name)):
                 os.unlink(os.path.join(path, name))
+        for name in TEXT_FILES:
+            if name in files:
+                files[name] = {k: kaldi_text(v) for k, v in files[name].items()}  # type: ignore[union-attr]
         for name, mapping in files.items():
             write_kv(os.path.join(path, name), mapping)
         self.path = path
@@ -403,7 +453,7 @@ class DataDir:
 def _lines_or_raise(path: str) -> list[KVLine]:
     lines, problems = scan_kv(path)
     for p in problems:
-        if p.kind != "unsorted":
+        if p.kind not in LENIENT_KINDS:
             raise DataDirError(str(p))
     return lines
 
@@ -443,10 +493,14 @@ __all__ = [
     "EXTRA_UTT_FILES",
     "KNOWN_FILES",
     "LABEL_FILES",
+    "LENIENT_KINDS",
+    "TEXT_FILES",
     "REQUIRED_FILES",
     "KVLine",
     "KVProblem",
+    "disallowed_whitespace",
     "format_segment",
+    "kaldi_text",
     "label_files_in",
     "parse_segment",
     "read_kv",
@@ -456,6 +510,7 @@ __all__ = [
     "spk2utt_to_utt2spk",
     "summarize_ids",
     "unknown_files_in",
+    "utt2spk_line_problem",
     "utt2spk_to_spk2utt",
     "write_kv",
 ]

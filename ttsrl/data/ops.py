@@ -27,9 +27,11 @@ from dataclasses import dataclass, field
 from ttsrl.data.datadir import (
     EXTRA_UTT_FILES,
     REQUIRED_FILES,
+    TEXT_FILES,
     DataDir,
     DataDirError,
     Segment,
+    kaldi_text,
     label_files_in,
     parse_segment,
     scan_kv,
@@ -38,7 +40,8 @@ from ttsrl.data.datadir import (
     summarize_ids,
     unknown_files_in,
 )
-from ttsrl.data.validate import LABEL_VALUES
+from ttsrl.data.validate import LABEL_VALUES, speaker_order_problem
+from ttsrl.utils.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class FixReport:
     kept: int
     dropped: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    backup_name: str = BACKUP_DIR  # .backup, or .backup.<n> when earlier fixes' originals are kept there
 
     @property
     def num_dropped(self) -> int:
@@ -64,7 +68,7 @@ class FixReport:
 
     @property
     def backup_dir(self) -> str:
-        return os.path.join(self.path, BACKUP_DIR)
+        return os.path.join(self.path, self.backup_name)
 
     def add(self, reason: str, key: str) -> None:
         self.dropped.setdefault(reason, []).append(key)
@@ -81,6 +85,8 @@ def _lenient_read(path: str, report: FixReport, allow_empty: bool = False) -> di
             report.notes.append(f"{name} was not sorted; sorted")
         elif p.kind == "carriage-return":
             report.notes.append(f"{name}:{p.lineno}: Windows line ending removed")
+        elif p.kind == "no-final-newline":
+            report.notes.append(f"{name}: newline added at the end of the file")
     out: dict[str, str] = {}
     conflicting: set[str] = set()
     for line in lines:
@@ -121,8 +127,18 @@ def _write_dropped(report: FixReport) -> None:
         lines.append(f"# {reason}: {len(ids)}")
         lines.extend(f"{i} {reason}" for i in ids)
     lines.extend(f"# note: {n}" for n in report.notes)
-    with open(os.path.join(report.backup_dir, DROPPED_FILE), "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
+    atomic_write_text(os.path.join(report.backup_dir, DROPPED_FILE), "\n".join(lines) + "\n")
+
+
+def next_backup_name(path: str) -> str:
+    """``.backup`` for the first fix of ``path``, then ``.backup.2``, ``.backup.3``, ...: a second fix
+    must not overwrite the originals with already-fixed files (Kaldi's fix_data_dir.sh does)."""
+    if not os.path.exists(os.path.join(path, BACKUP_DIR)):
+        return BACKUP_DIR
+    n = 2
+    while os.path.exists(os.path.join(path, f"{BACKUP_DIR}.{n}")):
+        n += 1
+    return f"{BACKUP_DIR}.{n}"
 
 
 def fix_data_dir(path: str | os.PathLike, required: Sequence[str] = REQUIRED_FILES) -> FixReport:
@@ -133,7 +149,8 @@ def fix_data_dir(path: str | os.PathLike, required: Sequence[str] = REQUIRED_FIL
     empty text, a malformed line, conflicting duplicate lines or an invalid segment;
     drops wav.scp recordings no segment uses; sorts every file and regenerates spk2utt.
     The original files are copied to ``<dir>/.backup/`` first and the dropped ids, with
-    their reasons, are logged and written to ``<dir>/.backup/dropped.txt``.
+    their reasons, are logged and written to ``<dir>/.backup/dropped.txt``; a later fix of the
+    same dir writes to ``.backup.2/``, ``.backup.3/``, ..., so the first originals are never lost.
     Raises DataDirError when a required file is missing or nothing would be left
     (then nothing is written).
     """
@@ -157,12 +174,19 @@ def fix_data_dir(path: str | os.PathLike, required: Sequence[str] = REQUIRED_FIL
     segments = _lenient_segments(fp("segments"), report) if os.path.isfile(fp("segments")) else None
     labels = {n: opt(n) for n in label_files_in(path)}
     extra = {n: opt(n) for n in EXTRA_UTT_FILES if os.path.isfile(fp(n))}
+    for name, mapping in (("text", text), *((n, m) for n, m in extra.items() if n in TEXT_FILES)):
+        changed = [k for k, v in mapping.items() if kaldi_text(v) != v]
+        if changed:
+            report.notes.append(f"{name}: Unicode spaces Kaldi rejects replaced by ASCII spaces in {len(changed)} "
+                                f"line(s), e.g. '{changed[0]}'")
 
     # candidate utterances, and per file the ids it has, in the order reasons are given
     checks: list[tuple[str, set[str]]] = []
     for name, mapping in (("utt2spk", utt2spk), ("text", text)):
         if os.path.isfile(fp(name)):
             checks.append((f"missing from {name}", set(mapping)))
+    if utt2spk:
+        checks.append(("utt2spk line with more than 2 fields", {u for u, spk in utt2spk.items() if len(spk.split()) == 1}))
     if text:
         checks.append(("empty text", {k for k, v in text.items() if v}))
     if segments is not None:
@@ -202,6 +226,7 @@ def fix_data_dir(path: str | os.PathLike, required: Sequence[str] = REQUIRED_FIL
             report.notes.append("spk2utt differed from utt2spk; regenerated")
     report.kept = len(keep)
 
+    report.backup_name = next_backup_name(path)
     backup = report.backup_dir
     os.makedirs(backup, exist_ok=True)
     for name in ("wav.scp", "segments", "text", "utt2spk", "spk2utt", *labels, *extra):
@@ -221,6 +246,9 @@ def fix_data_dir(path: str | os.PathLike, required: Sequence[str] = REQUIRED_FIL
     ignored = unknown_files_in(path)
     if ignored:
         logger.warning("%s: not checked by fix_data_dir (may now be inconsistent): %s", path, " ".join(ignored))
+    unprefixed = speaker_order_problem(fixed.utt2spk)
+    if unprefixed:  # ids are not renamed: that is the corpus preparation's choice
+        logger.warning("%s: %s", path, unprefixed)
     return report
 
 

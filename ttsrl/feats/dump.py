@@ -9,7 +9,8 @@
 ``stats.npz``        with ``write_stats``: global mean/std (:mod:`ttsrl.feats.stats`)
 ===================  ========================================================
 
-every file written under a temporary name and renamed. A JOB split runs this once per
+every file written under a temporary name and renamed (a rerun first removes the temporary
+files a killed run left). A JOB split runs this once per
 ``data/<set>/split<N>/<JOB>``; the shards' ``feats.scp`` are concatenated and their
 ``stats.npz`` merged with :func:`ttsrl.feats.stats.merge_stats_files`.
 
@@ -34,9 +35,11 @@ from ttsrl.data.audio import AudioError, iter_data_dir_audio
 from ttsrl.data.datadir import DataDir, DataDirError, write_kv
 from ttsrl.feats.mel import MelConfig, MelExtractor
 from ttsrl.feats.stats import FeatStats
-from ttsrl.utils.fileio import atomic_write_text
+from ttsrl.utils.fileio import atomic_write_text, remove_stale_temps
 
 logger = logging.getLogger(__name__)
+
+OUTPUT_FILES = ("feats.ark", "feats.scp", "utt2num_frames", "mel_conf.yaml", "stats.npz")
 
 
 def dump_data_dir_feats(
@@ -57,6 +60,9 @@ def dump_data_dir_feats(
     if not utts:
         raise DataDirError(f"{data_dir}: no utterances")
     os.makedirs(out_dir, exist_ok=True)
+    stale = remove_stale_temps(out_dir, OUTPUT_FILES)  # a killed run's half-written files
+    if stale:
+        logger.info("%s: removed %d temporary file(s) of an interrupted run", out_dir, len(stale))
     extractor = MelExtractor(config)
     stats = FeatStats(config.n_mels) if write_stats else None
     num_frames: dict[str, str] = {}

@@ -11,12 +11,20 @@ cdpo       conservative DPO (Mitchell 2023, "A note on DPO with noisy preference
            flipped with probability eps:  -(1 - eps) log sigma(beta h) - eps log sigma(-beta h)
 robust     robust DPO (Chowdhury et al. 2024, "Provably robust DPO", the de-biased loss):
            [-(1 - eps) log sigma(beta h) + eps log sigma(-beta h)] / (1 - 2 eps)
-ipo        IPO, Azar et al. 2023, Eq. 17:              (h - 1 / (2 beta))^2
+ipo        IPO, Azar et al. 2023, Eq. 17:              (h - 1 / (2 beta))^2, on length-normalized
+           log-probs (see below)
 hinge      SLiC-HF (Zhao et al. 2023) calibration hinge on the log-ratios: max(0, 1 - beta h)
 =========  ==================================================================================
 
 The implicit rewards ``beta (log pi(y) - log pi_ref(y))`` of both sequences are returned
 (detached) for the reward accuracy (chosen reward > rejected reward).
+
+Sums or means: ``sequence_logprobs(..., average=True)`` divides each sequence's log-prob by its
+number of predicted tokens. IPO needs the mean: its target margin ``1 / (2 beta)`` is a
+per-token quantity, and TRL (``DPOTrainer``, ``loss_type="ipo"``) averages the log-ratio over
+the completion tokens before ``(h - 1/(2 beta))^2``. On sequences of hundreds of speech tokens a
+summed ``h`` is hundreds of times larger and the squared loss a different objective, so
+:func:`resolve_average` makes ``ipo`` length-normalized by default and refuses it with sums.
 
 Usage::
 
@@ -30,9 +38,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LOSS_TYPES", "check_preference_options", "preference_loss", "sequence_logprobs", "sft_loss"]
+__all__ = ["LENGTH_NORMALIZED", "LOSS_TYPES", "check_preference_options", "preference_loss", "resolve_average",
+           "sequence_logprobs", "sft_loss"]
 
 LOSS_TYPES = ("sigmoid", "ipo", "hinge", "cdpo", "robust")
+#: Loss types defined on length-normalized (token-averaged) log-probs: summed ones are refused.
+LENGTH_NORMALIZED = ("ipo",)
 
 
 def sequence_logprobs(token_logp: torch.Tensor, mask: torch.Tensor, average: bool = False) -> torch.Tensor:
@@ -52,8 +63,27 @@ def sequence_logprobs(token_logp: torch.Tensor, mask: torch.Tensor, average: boo
     return total
 
 
-def check_preference_options(beta: float, loss_type: str = "sigmoid", label_smoothing: float = 0.0) -> None:
-    """The ValueError :func:`preference_loss` raises for these options, raised before any work."""
+def resolve_average(loss_type: str, average: bool | None = None) -> bool:
+    """Whether sequence log-probs are token-averaged: ``average`` when given, else True for the
+    :data:`LENGTH_NORMALIZED` types (IPO) and False for the others (Rafailov et al.'s sums).
+
+    Raises ValueError for IPO with ``average=False`` (see the module docstring).
+    """
+    if average is None:
+        return loss_type in LENGTH_NORMALIZED
+    if loss_type in LENGTH_NORMALIZED and not average:
+        raise ValueError(
+            f"loss_type {loss_type} needs length-normalized log-probs (average: true, or leave average unset): "
+            "its margin 1/(2 beta) is per token, as in TRL; summed log-probs are refused"
+        )
+    return bool(average)
+
+
+def check_preference_options(beta: float, loss_type: str = "sigmoid", label_smoothing: float = 0.0,
+                             average: bool | None = None) -> None:  # fmt: skip
+    """The ValueError :func:`preference_loss` raises for these options, raised before any work;
+    ``average`` (the sequence log-probs' reduction, None: the loss type's default) is checked
+    by :func:`resolve_average`."""
     if beta <= 0:
         raise ValueError(f"beta must be positive, got {beta}")
     if loss_type not in LOSS_TYPES:
@@ -64,6 +94,7 @@ def check_preference_options(beta: float, loss_type: str = "sigmoid", label_smoo
             raise ValueError(f"{loss_type}: label_smoothing must be in [0, 0.5), got {eps}")
     elif eps != 0.0:
         raise ValueError(f"label_smoothing={eps} applies to loss_type cdpo or robust, not {loss_type}")
+    resolve_average(loss_type, average)
 
 
 def preference_loss(
@@ -94,7 +125,7 @@ def preference_loss(
         loss = -(1.0 - eps) * F.logsigmoid(beta * h) - eps * F.logsigmoid(-beta * h)
     elif loss_type == "robust":  # Chowdhury et al. 2024: unbiased for the clean loss under flips
         loss = (-(1.0 - eps) * F.logsigmoid(beta * h) + eps * F.logsigmoid(-beta * h)) / (1.0 - 2.0 * eps)
-    elif loss_type == "ipo":  # Azar et al. 2023, Eq. 17 (tau = beta)
+    elif loss_type == "ipo":  # Azar et al. 2023, Eq. 17 (tau = beta); h from token-averaged log-probs
         loss = (h - 1.0 / (2.0 * beta)) ** 2
     else:  # hinge, SLiC-HF
         loss = torch.relu(1.0 - beta * h)

@@ -21,8 +21,11 @@ Usage::
 
 Every utterance is written as ``<out>/wav/<utt>.wav`` (atomically) and listed in
 ``<out>/wav.scp``; existing wavs are skipped, so an interrupted run resumes. An utterance
-that fails (missing prompt, empty text, unknown symbols) is reported in ``<out>/errors``
-with its reason and does not stop the others.
+that fails (missing prompt, empty text, unknown symbols, a text too long for the LM) is
+reported in ``<out>/errors`` with its reason and does not stop the others: a batch that
+fails is synthesized again one utterance at a time, so only the bad ones fail. Letters the
+text units cannot spell (``hello 你好 world`` for an English model) are named per utterance;
+with ``strict_text`` the utterance fails, otherwise it is synthesized without them.
 """
 from __future__ import annotations
 
@@ -95,8 +98,9 @@ def lm_text_tokenizer(lm: str | os.PathLike):
 
 class TTSPipeline:
     def __init__(self, lm, flow, tokenizer, text_tokenizer, vocoder, device, tag: str | None = None,
-                 lm_prompt: bool = True, ctc_tokenizer=None):
+                 lm_prompt: bool = True, ctc_tokenizer=None, strict_text: bool = False):
         self.lm, self.flow, self.tokenizer, self.vocoder = lm, flow, tokenizer, vocoder
+        self.strict_text = strict_text  # True: a text with letters the units cannot spell fails (else: a warning)
         self.tag = tag  # control tag of a Chain-of-Hindsight LM (None: "good" for such an LM)
         self.lm_prompt = lm_prompt  # False: the prompt conditions the flow model only
         if lm is not None:
@@ -109,7 +113,8 @@ class TTSPipeline:
     @classmethod
     def from_dirs(cls, lm: str | None, flow: str, tokenizer: str, vocoder: str = "griffin_lim",
                   vocoder_path: str | None = None, device: str | torch.device = "cpu",
-                  tag: str | None = None, griffin_lim_iters: int = 32, lm_prompt: bool = True) -> TTSPipeline:
+                  tag: str | None = None, griffin_lim_iters: int = 32, lm_prompt: bool = True,
+                  strict_text: bool = False) -> TTSPipeline:
         from ttsrl.models.codec_lm import load_codec_lm
         from ttsrl.models.flow import load_flow
         from ttsrl.models.speech_tokenizer import SpeechTokenizer, load_ctc_tokenizer
@@ -129,12 +134,19 @@ class TTSPipeline:
                    device=device,
                    tag=tag,
                    lm_prompt=lm_prompt,
-                   ctc_tokenizer=ctc_tok)
+                   ctc_tokenizer=ctc_tok,
+                   strict_text=strict_text)
 
     # ------------------------------------------------------------------ inputs
     def encode_text(self, utt: str, text: str, ctc: bool = False) -> list[int]:
         """Ids of ``text`` in the LM's units (``ctc``: the tokenizer's CTC units); UttError names the utterance."""
         tok = self.ctc_tokenizer if ctc else self.text_tokenizer
+        dropped = "".join(tok.dropped_chars(text))
+        if dropped:
+            msg = f"the text of {utt!r} has characters the {tok.token_type} units cannot spell: {dropped!r}"
+            if self.strict_text:
+                raise UttError(f"{msg} (strict: the utterance fails; transliterate or remove them)")
+            logger.warning("%s; synthesized without them", msg)
         try:
             ids, unknown = tok.tokens2ids(tok.text2tokens(text))
         except UnpronounceableError as e:
@@ -142,7 +154,8 @@ class TTSPipeline:
         if unknown:
             raise UttError(f"unknown symbols {sorted(set(unknown))} in the text of {utt!r}")
         if not ids:
-            raise UttError(f"empty text for {utt!r}")
+            raise UttError(f"nothing to say in the text of {utt!r}: all of {dropped!r} was dropped" if dropped
+                           else f"empty text for {utt!r}")
         return ids
 
     def prepare(self, req: Request) -> dict:
@@ -235,30 +248,44 @@ def synthesize_requests(tts: TTSPipeline, requests: Sequence[Request], out_dir: 
             report.errors[req.utt] = str(e)
             logger.error("%s", e)
     prepared.sort(key=lambda it: len(it["text"]))  # similar lengths share a batch
-    for b in tqdm(range(0, len(prepared), batch_size), desc=f"synthesizing {os.path.basename(out_dir)}",
-                  unit="batch"):
-        items = prepared[b : b + batch_size]
+
+    def run_batch(items: list[dict], seed: int) -> None:
+        """Synthesize ``items`` together, then write their wavs (a failure while synthesizing writes none)."""
         t0 = time.perf_counter()
-        try:
-            tokens = tts.speech_tokens(items, SamplingConfig(**{**cfg.__dict__, "seed": cfg.seed + b}))
-            empty = [it["utt"] for it, t in zip(items, tokens, strict=True) if len(t) == 0]
-            for u in empty:
-                report.errors[u] = "no speech tokens to synthesize (the LM ended at once)"
-            kept = [(it, t) for it, t in zip(items, tokens, strict=True) if len(t) > 0]
-            if not kept:
-                continue
-            items, tokens = [k[0] for k in kept], [k[1] for k in kept]
-            wavs = tts.tokens_to_wav(items, tokens, flow_opts)
-        except Exception as e:  # noqa: BLE001 - a failing batch is reported and the run goes on
-            for it in items:
-                report.errors[it["utt"]] = f"synthesis failed: {type(e).__name__}: {e}"
-            logger.exception("batch %d failed (%s)", b // batch_size, ", ".join(it["utt"] for it in items))
-            continue
+        tokens = tts.speech_tokens(items, SamplingConfig(**{**cfg.__dict__, "seed": seed}))
+        for it, t in zip(items, tokens, strict=True):
+            if len(t) == 0:
+                report.errors[it["utt"]] = "no speech tokens to synthesize (the LM ended at once)"
+        kept = [(it, t) for it, t in zip(items, tokens, strict=True) if len(t) > 0]
+        if not kept:
+            return
+        items, tokens = [k[0] for k in kept], [k[1] for k in kept]
+        wavs = tts.tokens_to_wav(items, tokens, flow_opts)
         report.compute_seconds += time.perf_counter() - t0
         for it, wav in zip(items, wavs, strict=True):
             write_wav(os.path.join(wav_dir, f"{it['utt']}.wav"), wav, tts.sample_rate)
             report.audio_seconds += len(wav) / tts.sample_rate
             report.written.append(it["utt"])
+
+    for b in tqdm(range(0, len(prepared), batch_size), desc=f"synthesizing {os.path.basename(out_dir)}",
+                  unit="batch"):
+        items = prepared[b : b + batch_size]
+        try:
+            run_batch(items, cfg.seed + b)
+            continue
+        except Exception as e:  # noqa: BLE001 - a failing batch is reported and the run goes on
+            if len(items) == 1:
+                report.errors[items[0]["utt"]] = f"synthesis failed: {type(e).__name__}: {e}"
+                logger.exception("%s failed", items[0]["utt"])
+                continue
+            logger.warning("batch %d failed (%s: %s); its %d utterances are synthesized one at a time",
+                           b // batch_size, type(e).__name__, e, len(items))
+        for it in items:  # one bad utterance (e.g. a text longer than the LM's max_len) fails alone
+            try:
+                run_batch([it], cfg.seed + b)
+            except Exception as e:  # noqa: BLE001
+                report.errors[it["utt"]] = f"synthesis failed: {type(e).__name__}: {e}"
+                logger.error("%s failed: %s: %s", it["utt"], type(e).__name__, e)
     done = {f[: -len(".wav")] for f in os.listdir(wav_dir) if f.endswith(".wav")}
     wanted = {r.utt for r in requests}
     write_kv(os.path.join(out_dir, f"wav{suffix}.scp"),

@@ -11,8 +11,10 @@ Seed-TTS-Eval compares an ASR transcript with the text that was synthesized afte
 2. English (``lang="en"``): lowercasing; words are the whitespace-separated tokens;
 3. Chinese (``lang="zh"``): no lowercasing; every non-space character is a token, so the
    "WER" of a Chinese test set is a character error rate. The transcript (not the
-   reference) is first converted to simplified characters when the optional ``zhconv``
-   package is installed (Seed-TTS-Eval does this for Paraformer's output).
+   reference) is first converted to simplified characters with ``zhconv``, as Seed-TTS-Eval
+   does for Paraformer's output; ``zhconv`` is required for Chinese transcripts (the ``zh``
+   extra: ``pip install -e .[zh]``, part of ``[all]``), and scoring one without it is an error
+   rather than a silently different number.
 
 Character tokens (:func:`char_tokens`) apply the Chinese rule to any language: every
 non-space character of the normalized text. That is what ``cer`` means throughout ttsrl.
@@ -29,10 +31,7 @@ Usage::
 
 from __future__ import annotations
 
-import logging
 import string
-
-logger = logging.getLogger(__name__)
 
 LANGS = ("en", "zh")
 
@@ -63,7 +62,6 @@ ZH_PUNCTUATION = (
 PUNCTUATION = "".join(c for c in dict.fromkeys(string.punctuation + ZH_PUNCTUATION) if c != "'")
 _DELETE = str.maketrans("", "", PUNCTUATION)
 
-_zhconv_checked = False
 _zhconv = None
 
 
@@ -79,20 +77,23 @@ def strip_punctuation(text: str) -> str:
 
 
 def to_simplified(text: str) -> str:
-    """Traditional -> simplified Chinese with ``zhconv`` when installed, else unchanged
-    (logged once): Seed-TTS-Eval converts the Chinese ASR transcript this way."""
-    global _zhconv_checked, _zhconv
-    if not _zhconv_checked:
-        _zhconv_checked = True
+    """Traditional -> simplified Chinese with ``zhconv`` (Seed-TTS-Eval converts the Chinese ASR
+    transcript this way). Raises ImportError, with the install command, when it is missing."""
+    global _zhconv
+    if _zhconv is None:
         try:
-            import zhconv  # optional; only Chinese scoring uses it
+            import warnings
 
-            _zhconv = zhconv
+            with warnings.catch_warnings():  # zhconv 1.4 imports the deprecated pkg_resources
+                warnings.simplefilter("ignore", UserWarning)
+                import zhconv
         except ImportError:
-            logger.warning(
-                "zhconv is not installed: Chinese transcripts are not converted to simplified characters"
-            )
-    return _zhconv.convert(text, "zh-cn") if _zhconv is not None else text
+            raise ImportError(
+                "scoring Chinese (lang zh) needs zhconv to convert transcripts to simplified characters, as "
+                "Seed-TTS-Eval does: pip install -e '.[zh]' (or 'zhconv>=1.4')"
+            ) from None
+        _zhconv = zhconv
+    return _zhconv.convert(text, "zh-cn")
 
 
 def normalize_text(text: str, lang: str = "en", is_hypothesis: bool = False) -> str:

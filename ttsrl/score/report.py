@@ -1,20 +1,36 @@
-"""The listening page ``exp/report/index.html``: metrics, plots and audio examples of every test set.
+"""The report page ``exp/report/index.html``: what every model scored, and how it sounds.
 
-One self-contained folder (zip it and send it): ``index.html`` with inline CSS and no script,
-the plots as PNG (matplotlib, Agg) and the example audio copied into ``audio/``, every path
-relative. Per test set:
+One self-contained folder (zip it and send it): ``index.html`` with inline CSS, inline SVG and
+no script, the plots as PNG (matplotlib, Agg) and the example audio copied into ``audio/``,
+every path relative; nothing is fetched from the network. Per test set, top to bottom:
 
-* the table of ``results.json`` (rows: models, ``ground_truth`` first; columns: metrics);
-* ``<set>_metrics.png``: a bar per model, one subplot per metric;
-* ``<set>_cer.png``: per-utterance CER of every model (boxplot) from its ``per_utt.tsv``;
-* ``<set>_mels.png``: log-mel spectrograms of the first example, ground truth above every model
-  (the same 16 kHz, 80-bin features the models use), to look at what the metrics summarize;
+* **tables** of ``results.json``, one per group of metrics (intelligibility; voice, prosody and
+  quality; emotion; cost) so that none scrolls sideways, the model column sticky. Rows: the
+  references (``ground_truth``, ``resynth``: the ground-truth tokens through flow and vocoder),
+  ``base``, then the methods in the order of the design card (DPO, SpeechAlign, RAFT, CoH,
+  GRPO, DiffRO, ARDM-DPO, DMO, E2E; iterations in order, the last one under the method's name).
+  A header says whether lower (↓) or higher (↑) is better and explains the metric (hover); the
+  best method value of a column is highlighted (references excluded); every cell gives the 95 %
+  confidence interval of the mean over utterances (``± x``, from the model's ``per_utt.tsv``:
+  1.96 sd / sqrt(n)) and the change from ``base`` (green: better, red: worse);
+* **trade-off scatters** (inline SVG, a point per model, tooltips): CER vs KL to the base LM
+  (how far alignment moved the model for what gain; base at KL 0) and SIM vs CER;
+* ``<set>_metrics.png``: a dot per model with its confidence interval, one panel per headline
+  metric, axes zoomed on the values (not from 0), a dashed line at base, the values beside;
+* ``<set>_cer.png``: per-utterance CER of every model (boxplot);
 * ``--num_examples`` utterances spread evenly over the sorted ids (the same ones every run),
   each a row of ``<audio controls>`` players: prompt, ground truth, then every model, with the
-  text, the prompt's text and, under a model, its CER and what the judge heard.
+  text, the prompt's text and, under a model, its CER and what the judge heard;
+* ``<set>_mels.png``: log-mel spectrograms of the first example, ground truth above every model;
+* what was missing, collapsed (``<details>``) and grouped (one line per model and cause).
 
-Where things are found (the layout of stage 9 of ``egs/TEMPLATE/rl1/rl.sh``); the test sets
-and models are those of ``results.json``:
+Then, for every test set together: **the models behind the numbers** (the ``metrics.json`` of
+the speech tokenizer, the reward model with its Spearman correlation to the judge, the judge
+and the emotion judge) and **training curves** (``training_curves.png``: training and validation
+loss from the ``train.log`` of every trained model, aligned ones included).
+
+Where things are found (the layout of ``egs/TEMPLATE/rl1/rl.sh``); the test sets and models are
+those of ``results.json``:
 
 =================  ==========================================================================
 texts, prompts     ``<data_dir>/<set>/{text,prompt.scp,prompt_text}``
@@ -23,6 +39,9 @@ ground truth       audio ``<data_dir>/<set>/wav.scp`` (+ ``segments``);
 a model            audio ``<exp_dir>/<model>/decode/<set>/wav.scp`` (stage 8);
                    scores ``<exp_dir>/<model>/decode/<set>/score/per_utt.tsv`` (the main judge;
                    the second opinions in ``score_<judge>/`` are not plotted)
+side models        ``<exp_dir>/{tokenizer,reward,judge,emotion_judge}/metrics.json``
+training logs      ``<exp_dir>/{tokenizer,base/lm,base/flow,base/vocoder,reward,judge}/train.log``
+                   and ``<exp_dir>/<model>/lm/train.log`` of every aligned model
 =================  ==========================================================================
 
 Audio is decoded (pipes, segments, any format soundfile reads) and rewritten as 16-bit WAV at
@@ -42,6 +61,7 @@ from __future__ import annotations
 
 import datetime
 import html
+import json
 import logging
 import math
 import os
@@ -52,6 +72,15 @@ from dataclasses import dataclass, field
 
 from ttsrl.data.audio import load_audio, write_wav
 from ttsrl.data.datadir import DataDir, DataDirError, read_kv
+from ttsrl.score.report_plots import (
+    ScatterPoint,
+    model_colors,
+    plot_cer_boxes,
+    plot_mels,
+    plot_metric_dots,
+    plot_train_curves,
+    svg_scatter,
+)
 from ttsrl.score.results import (
     COUNT_METRICS,
     GROUND_TRUTH,
@@ -59,15 +88,105 @@ from ttsrl.score.results import (
     load_results,
     locked,
     metric_order,
-    model_order,
     split_metric,
 )
-from ttsrl.utils.fileio import atomic_path, atomic_write_text
+from ttsrl.utils.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
 PROMPT = "prompt"  # the role of the prompt column among the players
+BASE = "base"
+#: Rows that are not methods: the test set's audio, and its golden tokens through flow and vocoder.
+REFERENCES = (GROUND_TRUTH, "resynth")
+#: Method families in the order of the design card; a tag is a family, ``<family>_iter<k>`` or ``<family>_<variant>``.
+METHOD_FAMILIES = ("dpo", "speechalign", "raft", "bon", "coh", "grpo", "diffro", "ardm_dpo", "ardm", "dmo", "e2e")
+Z95 = 1.96  # normal quantile of a two-sided 95 % interval
 _UNSAFE_RE = re.compile(r"[^A-Za-z0-9_.+-]")
+_ITER_RE = re.compile(r"_iter(\d+)")
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """A metric's table group, which way is better (-1 lower, +1 higher, 0 neither) and its meaning."""
+
+    group: str
+    better: int
+    help: str
+
+
+GROUPS = ("Intelligibility", "Voice, prosody and quality", "Emotion", "Cost and coverage")
+METRIC_INFO: dict[str, MetricInfo] = {
+    "wer": MetricInfo(GROUPS[0], -1, "word error rate of the judge's transcript against the text, the mean of "
+                                     "per-utterance rates (Seed-TTS-Eval)"),
+    "wer_corpus": MetricInfo(GROUPS[0], -1, "total word errors / total reference words"),
+    "cer": MetricInfo(GROUPS[0], -1, "character error rate, the mean of per-utterance rates"),
+    "cer_corpus": MetricInfo(GROUPS[0], -1, "total character errors / total reference characters"),
+    "per": MetricInfo(GROUPS[0], -1, "phone error rate of the judge's phones"),
+    "nll": MetricInfo(GROUPS[0], -1, "CTC negative log-likelihood of the text under the judge, per character "
+                                     "(ARDM-DPO's robustness metric)"),
+    "sim": MetricInfo(GROUPS[1], +1, "speaker similarity: cosine of speaker embeddings of the output and the prompt"),
+    "f0v": MetricInfo(GROUPS[1], 0, "variance of ln F0 over voiced frames (expressiveness): compare with the ground "
+                                    "truth, neither direction is better"),
+    "dnsmos": MetricInfo(GROUPS[1], +1, "DNSMOS overall: predicted MOS 1-5"),
+    "dnsmos_sig": MetricInfo(GROUPS[1], +1, "DNSMOS speech signal quality"),
+    "dnsmos_bak": MetricInfo(GROUPS[1], +1, "DNSMOS background noise (higher: less noise)"),
+    "dnsmos_p808": MetricInfo(GROUPS[1], +1, "DNSMOS P.808 MOS"),
+    "emo_acc": MetricInfo(GROUPS[2], +1, "share of utterances the audio emotion judge gives the test set's emotion"),
+    "emo_share": MetricInfo(GROUPS[2], 0, "share of utterances judged as this emotion (emotion control moves it "
+                                          "toward its target)"),
+    "kl": MetricInfo(GROUPS[3], -1, "token-average KL(aligned LM || base LM) on the test texts: how far alignment "
+                                    "moved the model (a cost)"),
+    "train_min": MetricInfo(GROUPS[3], -1, "alignment training time in minutes (earlier iterations included)"),
+    "n_utts": MetricInfo(GROUPS[3], 0, "utterances scored"),
+    "n_missing": MetricInfo(GROUPS[3], 0, "utterances without usable audio"),
+}
+#: Metrics of the dot plots (the tables have all of them).
+HEADLINE = ("wer", "cer", "nll", "sim", "f0v", "dnsmos", "emo_acc", "kl", "train_min")
+#: per_utt.tsv column of a metric whose results.json value is the mean over utterances (emo_ok: 100 or 0).
+PER_UTT_COLUMNS = {"wer": "wer", "cer": "cer", "sim": "sim", "f0v": "f0v", "nll": "nll", "dnsmos": "dnsmos",
+                   "dnsmos_sig": "dnsmos_sig", "dnsmos_bak": "dnsmos_bak", "dnsmos_p808": "dnsmos_p808",
+                   "emo_acc": "emo_ok"}  # fmt: skip
+#: The models beside the aligned ones: (title, folder under exp_dir).
+SIDE_MODELS = (("speech tokenizer", "tokenizer"), ("reward model", "reward"), ("judge (CTC ASR)", "judge"),
+               ("emotion judge", "emotion_judge"))  # fmt: skip
+TRAIN_RUNS = (("tokenizer", "tokenizer"), ("base LM", "base/lm"), ("flow", "base/flow"), ("vocoder", "base/vocoder"),
+              ("reward model", "reward"), ("judge", "judge"))  # fmt: skip
+#: Meanings of metrics.json keys shown in the side-model tables.
+KEY_HELP = {
+    "spearman_vs_judge": "Spearman of the reward vs the judge's CER over sampled candidates: negative is good "
+                         "(a higher reward goes with fewer errors)",
+    "spearman_vs_judge_p": "p-value of that correlation",
+    "spearman_vs_judge_candidates": "candidates it is computed over",
+    "ctc_cer": "CER of the CTC head's greedy transcript (%)",
+    "codebook_perplexity": "exp of the entropy of code usage (higher: more codes in use)",
+    "codebook_usage": "share of the codebook used",
+    "token_rate": "speech tokens per second",
+    "text_rank_acc": "share of utterances whose golden tokens outscore a corrupted copy",
+    "quality_corr": "Pearson correlation of the quality head with the labels",
+    "dev_cer": "the judge's CER on ground-truth dev audio (%): the floor of every CER in this report",
+}
+
+
+def metric_info(name: str) -> MetricInfo:
+    return METRIC_INFO.get(split_metric(name)[0], MetricInfo(GROUPS[3], 0, ""))
+
+
+def report_model_order(tags: Sequence[str]) -> list[str]:
+    """References, then ``base``, then the methods in :data:`METHOD_FAMILIES` order (a family's
+    iterations in order, then the family's own tag, then its variants); unknown tags last, sorted."""
+    head = [t for t in (*REFERENCES, BASE) if t in tags]
+    by_length = sorted(METHOD_FAMILIES, key=len, reverse=True)
+
+    def key(tag: str) -> tuple:
+        fam = next((f for f in by_length if tag == f or tag.startswith(f + "_")), None)
+        rank = METHOD_FAMILIES.index(fam) if fam else len(METHOD_FAMILIES)
+        fam = fam or tag
+        suffix = tag[len(fam):]
+        it = _ITER_RE.fullmatch(suffix)
+        sub = (0, int(it.group(1)), "") if it else (1, 0, "") if not suffix else (2, 0, suffix)
+        return rank, fam, sub
+
+    return head + sorted((t for t in tags if t not in head), key=key)
 
 
 @dataclass
@@ -94,13 +213,25 @@ class SetReport:
     """What the page shows of one test set."""
 
     name: str
-    models: list[str]  # rows of the table, ground_truth first
+    models: list[str]  # rows of the tables, in report_model_order
     metrics: dict[str, dict[str, float | int]]  # model -> metric -> value
-    bars_png: str | None = None
+    cis: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> metric -> 95 % CI half-width
+    bars_png: str | None = None  # the dot plots (named as before: <set>_metrics.png)
     cer_png: str | None = None
     mels_png: str | None = None
+    scatters: list[str] = field(default_factory=list)  # inline SVG
     examples: list[Example] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    clip_problems: list[tuple[str, str, str, str]] = field(default_factory=list)  # (role, kind, utt, why)
+
+
+@dataclass
+class SideModel:
+    """A model behind the numbers: its title, folder and ``metrics.json`` (None when absent)."""
+
+    title: str
+    path: str
+    metrics: dict | None
 
 
 @dataclass
@@ -108,6 +239,8 @@ class Report:
     index: str
     sets: list[SetReport]
     notes: list[str] = field(default_factory=list)  # problems that belong to no test set
+    side_models: list[SideModel] = field(default_factory=list)
+    curves_png: str | None = None
 
     @property
     def problems(self) -> list[str]:
@@ -155,6 +288,51 @@ def per_utt_values(rows: Mapping[str, Mapping[str, str]], column: str) -> list[f
     return out
 
 
+def confidence_intervals(rows: Mapping[str, Mapping[str, str]]) -> dict[str, float]:
+    """Half-width of the normal 95 % interval of the mean, ``1.96 sd / sqrt(n)``, of every metric of
+    :data:`PER_UTT_COLUMNS` that ``rows`` has for at least 2 utterances."""
+    out = {}
+    for name, column in PER_UTT_COLUMNS.items():
+        values = per_utt_values(rows, column)
+        n = len(values)
+        if n >= 2:
+            mean = sum(values) / n
+            sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+            out[name] = Z95 * sd / math.sqrt(n)
+    return out
+
+
+def read_train_log(path: str) -> dict[str, list[tuple[int, float]]]:
+    """``{"train": [(step, loss)], "valid": [(step, loss)]}`` from a Trainer's ``train.log``
+    (its ``epoch E step S batch B: loss ...`` and ``validation at step S (epoch E): loss ...`` lines)."""
+    curves: dict[str, list[tuple[int, float]]] = {"train": [], "valid": []}
+    train_re = re.compile(r"epoch \d+ step (\d+) batch \d+: (.*)")
+    valid_re = re.compile(r"validation at step (\d+) \(epoch \d+\): (.*)")
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            for kind, rx in (("train", train_re), ("valid", valid_re)):
+                m = rx.search(line)
+                if m:
+                    loss = _stat(m.group(2), "loss")
+                    if loss is not None:
+                        curves[kind].append((int(m.group(1)), loss))
+                    break
+    return curves
+
+
+def _stat(text: str, key: str) -> float | None:
+    """The value after ``key`` in a ``k v k v ...`` stats string, or None."""
+    tokens = text.split()
+    for k, v in zip(tokens, tokens[1:], strict=False):
+        if k == key:
+            try:
+                x = float(v.rstrip(";,"))
+            except ValueError:
+                return None
+            return x if math.isfinite(x) else None
+    return None
+
+
 def pick_examples(utts: Sequence[str], n: int) -> list[str]:
     """``n`` ids spread evenly over ``utts`` (first one included), the same on every run."""
     utts = list(utts)
@@ -175,122 +353,6 @@ def copy_clip(spec: str, segment: tuple[float, float] | None, dest: str) -> str 
     except (ValueError, OSError) as e:  # AudioError is a ValueError
         return str(e)
     return None
-
-
-# -- plots ------------------------------------------------------------------------------------
-def _colors(models: Sequence[str]) -> dict[str, str]:
-    return {m: f"C{i % 10}" for i, m in enumerate(models)}
-
-
-def _title(name: str) -> str:
-    base, qualifier = split_metric(name)
-    title = METRICS[base][0]
-    return f"{title} [{qualifier}]" if qualifier else title
-
-
-def _cell(name: str, value: float | int | None) -> str:
-    return "-" if value is None else METRICS[split_metric(name)[0]][1].format(value)
-
-
-def plot_metric_bars(path: str, test_set: str, models: Sequence[str],
-                     metrics: Mapping[str, Mapping[str, float | int]]) -> bool:  # fmt: skip
-    """A bar per model, a subplot per metric (counts left out); False when there is nothing to plot."""
-    names = [n for n in metric_order({k for m in models for k in metrics[m]}) if n not in COUNT_METRICS]
-    if not names:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ncols = min(4, len(names))
-    nrows = math.ceil(len(names) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.9 * nrows), squeeze=False)
-    colors = _colors(models)
-    for ax, name in zip(axes.flat, names, strict=False):
-        have = [m for m in models if name in metrics[m]]
-        values = [metrics[m][name] for m in have]
-        bars = ax.bar(range(len(have)), values, color=[colors[m] for m in have])
-        ax.bar_label(bars, labels=[_cell(name, v) for v in values], fontsize=7)
-        ax.set_xticks(range(len(have)), have, rotation=30, ha="right", fontsize=8)
-        ax.set_title(_title(name), fontsize=10)
-        ax.margins(y=0.15)
-    for ax in list(axes.flat)[len(names):]:
-        ax.set_visible(False)
-    fig.suptitle(f"{test_set}: metrics per model")
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    return True
-
-
-def plot_cer_distribution(path: str, test_set: str, cers: Mapping[str, Sequence[float]]) -> bool:
-    """Boxplot of the per-utterance CER of every model; False when no model has any."""
-    models = [m for m in cers if cers[m]]
-    if not models:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(models) + 2), 4))
-    parts = ax.boxplot([cers[m] for m in models], patch_artist=True, showmeans=True)
-    colors = _colors(list(cers))
-    for box, m in zip(parts["boxes"], models, strict=True):
-        box.set_facecolor(colors[m])
-        box.set_alpha(0.5)
-    ax.set_xticks(range(1, len(models) + 1), [f"{m}\n(n={len(cers[m])})" for m in models], fontsize=8)
-    ax.set_ylabel("CER per utterance (%)")
-    ax.set_title(f"{test_set}: per-utterance CER (triangle: mean)")
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    return True
-
-
-def plot_mels(path: str, title: str, wavs: Mapping[str, str]) -> bool:
-    """Log-mel spectrograms of ``{role: wav path}``, one row each on a shared time axis; False if none reads."""
-    from ttsrl.feats.mel import MelConfig, MelExtractor
-
-    cfg = MelConfig()
-    extractor = MelExtractor(cfg)
-    mels = {}
-    for role, wav_path in wavs.items():
-        try:
-            wav, _ = load_audio(wav_path, cfg.sample_rate)
-        except Exception as e:  # noqa: BLE001 - an unreadable clip is left out of the plot
-            logger.warning("mel plot: %s: %s", wav_path, e)
-            continue
-        if len(wav):
-            mels[role] = extractor.compute(wav)
-    if not mels:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    frames = max(m.shape[0] for m in mels.values())
-    fig, axes = plt.subplots(len(mels), 1, figsize=(max(6.0, frames / 40), 1.6 * len(mels) + 0.6), squeeze=False)
-    lo = min(float(m.min()) for m in mels.values())
-    hi = max(float(m.max()) for m in mels.values())
-    for ax, (role, mel) in zip(axes[:, 0], mels.items(), strict=True):
-        ax.imshow(mel.T, origin="lower", aspect="auto", vmin=lo, vmax=hi, cmap="magma",
-                  extent=(0, mel.shape[0] / cfg.frame_rate, 0, mel.shape[1]))
-        ax.set_xlim(0, frames / cfg.frame_rate)
-        ax.set_ylabel(role, fontsize=8)
-        ax.set_yticks([])
-    axes[-1, 0].set_xlabel("seconds")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
-    return True
 
 
 # -- gathering --------------------------------------------------------------------------------
@@ -335,20 +397,48 @@ def _gather_clips(report: SetReport, ex: Example, rel_dir: str, html_dir: str, d
             ex.clips[role] = Clip(None, why)
             if news:
                 _problem(report, f"{utt}: no {role} audio ({why})")
+                report.clip_problems.append((role, "missing", utt, why))
             continue
         rel = f"{rel_dir}/{role}.wav"
         err = copy_clip(spec[0], spec[1], os.path.join(html_dir, rel))
         ex.clips[role] = Clip(None if err else rel, err)
         if err:
             _problem(report, f"{utt}: {role} audio unreadable ({err})")
+            report.clip_problems.append((role, "unreadable", utt, err))
+
+
+def _scatters(s: SetReport, colors: Mapping[str, str]) -> list[str]:
+    """The trade-off scatters of a set: CER (or WER) vs KL to base, and SIM vs CER."""
+    err = next((n for n in ("cer", "wer") if any(n in s.metrics[m] for m in s.models)), None)
+    if err is None:
+        return []
+    title = METRICS[err][0]
+    out = []
+    pts = []
+    for m in s.models:
+        row = s.metrics[m]
+        kl = 0.0 if m == BASE else row.get("kl")  # the base LM is the reference of every KL
+        if kl is not None and err in row:
+            pts.append(ScatterPoint(m, float(kl), float(row[err]), None, s.cis.get(m, {}).get(err), colors[m]))
+    if len(pts) >= 2:
+        out.append(svg_scatter(pts, "KL to the base LM", title, f"{s.name}: {err.upper()} vs KL (cost of alignment)",
+                               better="lower left", x_fmt="{:.4f}", y_fmt="{:.2f}"))  # fmt: skip
+    pts = [ScatterPoint(m, float(s.metrics[m][err]), float(s.metrics[m]["sim"]), s.cis.get(m, {}).get(err),
+                        s.cis.get(m, {}).get("sim"), colors[m])
+           for m in s.models if err in s.metrics[m] and "sim" in s.metrics[m]]  # fmt: skip
+    if len(pts) >= 2:
+        out.append(svg_scatter(pts, title, "SIM", f"{s.name}: SIM vs {err.upper()}", better="upper left",
+                               x_fmt="{:.2f}", y_fmt="{:.3f}"))  # fmt: skip
+    return out
 
 
 def build_set_report(test_set: str, results: Mapping[str, Mapping[str, Mapping[str, float | int]]],
                      exp_dir: str, data_dir: str, html_dir: str, num_examples: int) -> SetReport:  # fmt: skip
     """Gather one test set: copy its example audio into ``html_dir/audio/<set>/`` and draw its plots."""
-    models = model_order([m for m in results if test_set in results[m]])
+    models = report_model_order([m for m in results if test_set in results[m]])
     report = SetReport(test_set, models, {m: dict(results[m][test_set]) for m in models})
     data = _load_data_dir(os.path.join(data_dir, test_set), report)
+    colors = model_colors(models)
 
     per_utt: dict[str, dict[str, dict[str, str]]] = {}
     for model in models:
@@ -360,13 +450,20 @@ def build_set_report(test_set: str, results: Mapping[str, Mapping[str, Mapping[s
             per_utt[model] = read_per_utt(path)
         except (ValueError, OSError) as e:
             _problem(report, f"{model}: unreadable per-utterance scores ({e})")
+    report.cis = {m: confidence_intervals(rows) for m, rows in per_utt.items()}
 
     os.makedirs(html_dir, exist_ok=True)
-    bars = os.path.join(html_dir, f"{test_set}_metrics.png")
-    if plot_metric_bars(bars, test_set, models, report.metrics):
-        report.bars_png = os.path.basename(bars)
+    report.scatters = _scatters(report, colors)
+    dots = os.path.join(html_dir, f"{test_set}_metrics.png")
+    names = [n for n in metric_order({k for m in models for k in report.metrics[m]}) if split_metric(n)[0] in HEADLINE]
+    titles = {n: _title(n) + {-1: "  (lower is better)", 1: "  (higher is better)"}.get(metric_info(n).better, "")
+              for n in names}  # fmt: skip
+    fmt = {n: METRICS[split_metric(n)[0]][1] for n in names}
+    if plot_metric_dots(dots, test_set, models, report.metrics, report.cis, names, colors, titles, fmt, BASE):
+        report.bars_png = os.path.basename(dots)
     cer = os.path.join(html_dir, f"{test_set}_cer.png")
-    if plot_cer_distribution(cer, test_set, {m: per_utt_values(rows, "cer") for m, rows in per_utt.items()}):
+    cers = {m: per_utt_values(per_utt[m], "cer") for m in models if m in per_utt}
+    if plot_cer_boxes(cer, test_set, cers, colors):
         report.cer_png = os.path.basename(cer)
     elif per_utt:
         _problem(report, "no per-utterance CER in any per_utt.tsv: no CER plot")
@@ -411,26 +508,86 @@ def build_set_report(test_set: str, results: Mapping[str, Mapping[str, Mapping[s
     return report
 
 
+def gather_side_models(exp_dir: str) -> list[SideModel]:
+    """The ``metrics.json`` of every model of :data:`SIDE_MODELS` (None when absent or unreadable)."""
+    out = []
+    for title, sub in SIDE_MODELS:
+        path = os.path.join(exp_dir, sub, "metrics.json")
+        metrics = None
+        if os.path.isfile(path):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    metrics = json.load(f)
+                if not isinstance(metrics, dict):
+                    metrics = None
+            except (OSError, ValueError) as e:
+                logger.warning("report: %s: unreadable (%s)", path, e)
+        out.append(SideModel(title, os.path.join(exp_dir, sub), metrics))
+    return out
+
+
+def gather_train_curves(exp_dir: str, models: Sequence[str]) -> dict[str, dict[str, list[tuple[int, float]]]]:
+    """Loss curves of :data:`TRAIN_RUNS` and of every aligned model's LM (``<model>/lm``), by name;
+    a run whose folder is a link to one already read (``dpo`` -> ``dpo_iter2``) is read once."""
+    runs = [*TRAIN_RUNS, *((f"{m} (aligned LM)", f"{m}/lm") for m in report_model_order(models)
+                           if m not in (*REFERENCES, BASE))]  # fmt: skip
+    out: dict[str, dict[str, list[tuple[int, float]]]] = {}
+    seen: set[str] = set()
+    for name, sub in runs:
+        folder = os.path.realpath(os.path.join(exp_dir, sub))
+        log = next((p for p in (os.path.join(folder, "train.log"), os.path.join(folder, "log", "train.log"))
+                    if os.path.isfile(p)), None)  # fmt: skip
+        if log is None or folder in seen:
+            continue
+        seen.add(folder)
+        try:
+            out[name] = read_train_log(log)
+        except OSError as e:
+            logger.warning("report: %s: unreadable (%s)", log, e)
+    return out
+
+
 # -- the page ---------------------------------------------------------------------------------
 _CSS = """
-body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
-h1 { margin-bottom: 0.2em; } h2 { border-bottom: 2px solid #ccc; margin-top: 2em; }
-.meta { color: #666; font-size: 0.9em; }
-table { border-collapse: collapse; margin: 0.8em 0; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; vertical-align: top; }
-th { background: #f0f0f0; }
-table.metrics td { text-align: right; font-variant-numeric: tabular-nums; }
-table.metrics td.model { text-align: left; font-weight: 600; }
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; max-width: 1500px; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 2px solid #ccc; margin-top: 2em; } h3 { margin: 1.2em 0 0.3em; }
+.meta, .legend { color: #555; font-size: 0.9em; }
+table { border-collapse: collapse; margin: 0.4em 0 0.8em; }
+th, td { border: 1px solid #d4d4d4; padding: 0.25em 0.5em; vertical-align: top; }
+th { background: #f2f2f2; font-weight: 600; }
 .scroll { overflow-x: auto; }
-table.examples td { min-width: 14em; }
-table.examples td.utterance { min-width: 10em; max-width: 18em; }
+th.model, td.model { position: sticky; left: 0; background: #fff; z-index: 1; text-align: left; white-space: nowrap; }
+th.model { background: #f2f2f2; }
+table.metrics th { font-size: 0.85em; cursor: help; }
+table.metrics td { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table.metrics td.model { font-weight: 600; }
+table.metrics tr.reference td { color: #555; background: #fafafa; }
+table.metrics tr.reference td.model { font-style: italic; }
+table.metrics td.best { background: #e3f4e1; font-weight: 700; }
+.ci { color: #777; font-size: 0.8em; margin-left: 0.2em; }
+.delta { display: block; font-size: 0.75em; }
+.delta.better { color: #1a7f37; } .delta.worse { color: #c62828; } .delta.neutral { color: #777; }
+.dir { color: #1565c0; }
+.swatch { display: inline-block; width: 0.75em; height: 0.75em; border-radius: 50%; margin-right: 0.4em; }
+.figures { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+figure { margin: 0.3em 0; }
+svg.tradeoff { border: 1px solid #ddd; background: #fff; font-family: system-ui, sans-serif; }
+svg.tradeoff .grid { stroke: #eee; } svg.tradeoff .frame { fill: none; stroke: #999; }
+svg.tradeoff .tick { font-size: 10px; fill: #555; } svg.tradeoff .axis { font-size: 12px; fill: #333; }
+svg.tradeoff .svg-title { font-size: 13px; font-weight: 600; } svg.tradeoff .label { font-size: 10.5px; fill: #333; }
+svg.tradeoff .better { font-size: 11px; fill: #1a7f37; } svg.tradeoff .err { stroke-width: 1.5; }
+table.examples td { min-width: 13em; }
+table.examples td.model { min-width: 10em; max-width: 16em; white-space: normal; }
 .utt { font-family: monospace; font-size: 0.85em; color: #555; }
 .text { margin: 0.3em 0; }
 .score, .hyp { font-size: 0.8em; color: #555; }
 .missing { color: #a00; font-size: 0.85em; }
-ul.problems { color: #a00; }
+details.problems { margin: 1em 0; color: #8a1c1c; font-size: 0.9em; }
+details.problems summary { cursor: pointer; }
+table.kv td:first-child { font-family: monospace; } table.kv td.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.kv td.help { color: #555; font-size: 0.85em; }
 img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }
-audio { width: 14em; }
+audio { width: 13em; }
 """
 
 
@@ -438,14 +595,72 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _metrics_table(s: SetReport) -> list[str]:
+def _title(name: str) -> str:
+    base, qualifier = split_metric(name)
+    title = METRICS[base][0]
+    return f"{title} [{qualifier}]" if qualifier else title
+
+
+def _cell(name: str, value: float | int | None) -> str:
+    return "-" if value is None else METRICS[split_metric(name)[0]][1].format(value)
+
+
+def _delta(name: str, value: float, base: float) -> str:
+    """``<span class="delta ...">`` of ``value - base`` coloured by the metric's better direction."""
+    d = value - base
+    fmt = METRICS[split_metric(name)[0]][1]
+    text = ("+" if d > 0 else "\u2212" if d < 0 else "\u00b1") + fmt.format(abs(d))
+    better = metric_info(name).better
+    kind = "neutral" if better == 0 or d == 0 else ("better" if d * better > 0 else "worse")
+    return f'<span class="delta {kind}" title="change from {BASE}">{text}</span>'
+
+
+def _best(s: SetReport, name: str) -> set[str]:
+    """The method rows (references excluded) with the best value of ``name`` (ties: all)."""
+    better = metric_info(name).better
+    have = {m: s.metrics[m][name] for m in s.models if m not in REFERENCES and name in s.metrics[m]}
+    if better == 0 or len(have) < 2:
+        return set()
+    best = (min if better < 0 else max)(have.values())
+    return {m for m, v in have.items() if v == best}
+
+
+def _metrics_tables(s: SetReport, colors: Mapping[str, str]) -> list[str]:
     names = metric_order({k for m in s.models for k in s.metrics[m]})
-    out = ['<table class="metrics">', "<tr><th>model</th>" + "".join(f"<th>{_e(_title(n))}</th>" for n in names)
-           + "</tr>"]  # fmt: skip
-    for m in s.models:
-        cells = "".join(f"<td>{_e(_cell(n, s.metrics[m].get(n)))}</td>" for n in names)
-        out.append(f'<tr><td class="model">{_e(m)}</td>{cells}</tr>')
-    out.append("</table>")
+    base_row = s.metrics.get(BASE, {})
+    out = []
+    for group in GROUPS:
+        cols = [n for n in names if metric_info(n).group == group]
+        if not cols:
+            continue
+        best = {n: _best(s, n) for n in cols}
+        head = ['<th class="model">model</th>']
+        for n in cols:
+            info = metric_info(n)
+            arrow = {-1: " <span class=\"dir\">\u2193</span>", 1: " <span class=\"dir\">\u2191</span>"}.get(info.better, "")
+            why = {-1: "lower is better", 1: "higher is better"}.get(info.better, "no better direction")
+            head.append(f'<th title="{_e(info.help)} ({why})">{_e(_title(n))}{arrow}</th>')
+        rows = []
+        for m in s.models:
+            cells = []
+            for n in cols:
+                v = s.metrics[m].get(n)
+                if v is None:
+                    cells.append("<td>-</td>")
+                    continue
+                ci = s.cis.get(m, {}).get(n)
+                parts = [_e(_cell(n, v))]
+                if ci is not None:
+                    parts.append(f'<span class="ci" title="95 % confidence interval">\u00b1{_e(_cell(n, ci))}</span>')
+                if m != BASE and n in base_row and n not in COUNT_METRICS:
+                    parts.append(_delta(n, float(v), float(base_row[n])))
+                cls = ' class="best"' if m in best[n] else ""
+                cells.append(f"<td{cls}>{''.join(parts)}</td>")
+            row_cls = ' class="reference"' if m in REFERENCES else ""
+            swatch = f'<span class="swatch" style="background:{colors[m]}"></span>'
+            rows.append(f'<tr{row_cls}><td class="model">{swatch}{_e(m)}</td>{"".join(cells)}</tr>')
+        out += [f"<h3>{_e(group)}</h3>", '<div class="scroll">', f'<table class="metrics" data-group="{_e(group)}">',
+                "<tr>" + "".join(head) + "</tr>", *rows, "</table>", "</div>"]  # fmt: skip
     return out
 
 
@@ -457,10 +672,10 @@ def _player(clip: Clip | None) -> str:
 
 def _examples_table(s: SetReport) -> list[str]:
     roles = [PROMPT, GROUND_TRUTH] + [m for m in s.models if m != GROUND_TRUTH]
-    out = ['<div class="scroll"><table class="examples">', "<tr><th>utterance</th>" + "".join(f"<th>{_e(r)}</th>" for r in roles)
-           + "</tr>"]  # fmt: skip
+    out = ['<div class="scroll"><table class="examples">',
+           '<tr><th class="model">utterance</th>' + "".join(f"<th>{_e(r)}</th>" for r in roles) + "</tr>"]  # fmt: skip
     for ex in s.examples:
-        cells = [f'<td class="utterance"><div class="utt">{_e(ex.utt)}</div><div class="text">{_e(ex.text)}</div></td>']
+        cells = [f'<td class="model"><div class="utt">{_e(ex.utt)}</div><div class="text">{_e(ex.text)}</div></td>']
         for role in roles:
             parts = [_player(ex.clips.get(role))]
             if role == PROMPT and ex.prompt_text:
@@ -479,8 +694,60 @@ def _examples_table(s: SetReport) -> list[str]:
     return out
 
 
+def _problems_block(s: SetReport) -> list[str]:
+    """Every problem of a set, collapsed; clip problems as one line per (model, cause)."""
+    clip_msgs = {f"{utt}: no {role} audio ({why})" for role, kind, utt, why in s.clip_problems if kind == "missing"}
+    clip_msgs |= {f"{utt}: {role} audio unreadable ({why})" for role, kind, utt, why in s.clip_problems
+                  if kind == "unreadable"}  # fmt: skip
+    lines = [p for p in s.problems if p not in clip_msgs]
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for role, kind, utt, why in s.clip_problems:
+        groups.setdefault((role, kind), []).append((utt, why))
+    n_ex = len(s.examples)
+    for (role, kind), items in groups.items():
+        shown = "; ".join(f"{utt}: {why}" for utt, why in items[:2]) + (" ..." if len(items) > 2 else "")
+        lines.append(f"{role}: {len(items)} of {n_ex} example clip(s) {kind} ({shown})")
+    if not lines:
+        return []
+    return [f'<details class="problems"><summary>{len(s.problems)} input(s) missing or unreadable '
+            f"({len(lines)} cause(s)): show</summary>", "<ul>", *(f"<li>{_e(p)}</li>" for p in lines), "</ul>",
+            "</details>"]  # fmt: skip
+
+
+def _fmt_value(v: object) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v).lower() if isinstance(v, bool) else "null"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (dict, list)):
+        return json.dumps(v)
+    return str(v)
+
+
+def _side_models(models: Sequence[SideModel]) -> list[str]:
+    out = ['<h2 id="models">The models behind the numbers</h2>',
+           '<p class="legend">The <code>metrics.json</code> of the models that tokenize, reward and judge (dev '
+           "set unless a key names another set).</p>", '<div class="figures">']  # fmt: skip
+    for sm in models:
+        out.append(f"<figure><h3>{_e(sm.title)}</h3>")
+        if sm.metrics is None:
+            out.append(f'<p class="legend">no metrics.json in {_e(sm.path)}</p></figure>')
+            continue
+        out.append('<table class="kv"><tr><th>key</th><th>value</th><th>meaning</th></tr>')
+        for k in sorted(sm.metrics):
+            v = sm.metrics[k]
+            out.append(f'<tr><td>{_e(k)}</td><td class="num">{_e(_fmt_value(v))}</td>'
+                       f'<td class="help">{_e(KEY_HELP.get(k, ""))}</td></tr>')  # fmt: skip
+        out.append("</table></figure>")
+    out.append("</div>")
+    return out
+
+
 def render_html(sets: Sequence[SetReport], command: str | None = None, date: str | None = None,
-                notes: Sequence[str] = ()) -> str:  # fmt: skip
+                notes: Sequence[str] = (), side_models: Sequence[SideModel] = (),
+                curves_png: str | None = None) -> str:  # fmt: skip
     """The page (every text escaped; every path relative to the report folder)."""
     date = date or datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
@@ -488,22 +755,43 @@ def render_html(sets: Sequence[SetReport], command: str | None = None, date: str
            "<h1>ttsrl report</h1>", f'<p class="meta">{_e(date)}'
            + (f" &middot; <code>{_e(command)}</code>" if command else "") + "</p>"]  # fmt: skip
     if notes:
-        out += ['<ul class="problems">', *(f"<li>{_e(n)}</li>" for n in notes), "</ul>"]
-    if not sets:
-        out.append("<p>(no results yet)</p>")
-    else:
-        out.append("<p>" + " &middot; ".join(f'<a href="#set-{_e(s.name)}">{_e(s.name)}</a>' for s in sets) + "</p>")
+        out += ['<details class="problems" open><summary>notes</summary><ul>', *(f"<li>{_e(n)}</li>" for n in notes),
+                "</ul></details>"]  # fmt: skip
+    links = [f'<a href="#set-{_e(s.name)}">{_e(s.name)}</a>' for s in sets]
+    if side_models:
+        links.append('<a href="#models">models behind the numbers</a>')
+    if curves_png:
+        links.append('<a href="#training">training curves</a>')
+    out.append("<p>" + (" &middot; ".join(links) if links else "") + ("" if sets else " (no results yet)") + "</p>")
+    if sets:
+        out.append('<p class="legend">How to read the tables: \u2193 lower is better, \u2191 higher is better '
+                   "(hover a column for its meaning); green: the best method of the column (the references "
+                   f"{' and '.join(REFERENCES)} are not methods); \u00b1: 95 % confidence interval of the mean over "
+                   f"utterances; the small line: the change from {BASE}, green when better.</p>")  # fmt: skip
     for s in sets:
-        out += [f'<h2 id="set-{_e(s.name)}">{_e(s.name)}</h2>', *_metrics_table(s)]
-        if s.problems:
-            out.append(f"<details open><summary>{len(s.problems)} missing or unreadable input(s)</summary>")
-            out += ['<ul class="problems">', *(f"<li>{_e(p)}</li>" for p in s.problems), "</ul>", "</details>"]
-        for png, alt in ((s.bars_png, "metrics per model"), (s.cer_png, "per-utterance CER per model"),
-                         (s.mels_png, "log-mel spectrograms of the first example")):
+        colors = model_colors(s.models)
+        n = max((int(s.metrics[m].get("n_utts", 0)) for m in s.models), default=0)
+        out += [f'<h2 id="set-{_e(s.name)}">{_e(s.name)}</h2>',
+                f'<p class="legend">{len(s.models)} models' + (f", {n} utterances" if n else "") + "</p>",
+                *_metrics_tables(s, colors)]  # fmt: skip
+        if s.scatters:
+            out += ["<h3>Trade-offs</h3>", '<div class="figures">',
+                    *(f"<figure>{svg}</figure>" for svg in s.scatters), "</div>"]  # fmt: skip
+        for png, alt in ((s.bars_png, "metrics per model with confidence intervals"),
+                         (s.cer_png, "per-utterance CER per model")):  # fmt: skip
             if png:
                 out.append(f'<div><img src="{_e(png)}" alt="{_e(s.name)}: {alt}"></div>')
         if s.examples:
             out += [f"<h3>Examples ({len(s.examples)})</h3>", *_examples_table(s)]
+        if s.mels_png:
+            out.append(f'<div><img src="{_e(s.mels_png)}" alt="{_e(s.name)}: log-mel spectrograms of the first '
+                       'example"></div>')  # fmt: skip
+        out += _problems_block(s)
+    if side_models:
+        out += _side_models(side_models)
+    if curves_png:
+        out += ['<h2 id="training">Training curves</h2>',
+                f'<div><img src="{_e(curves_png)}" alt="training and validation loss of every trained model"></div>']
     out += ["</body>", "</html>", ""]
     return "\n".join(out)
 
@@ -530,6 +818,12 @@ def write_html_report(results_path: str, html_dir: str, exp_dir: str | None = No
             continue
         logger.info("report: test set %s", ts)
         sets.append(build_set_report(ts, results, exp_dir, data_dir, html_dir, num_examples))
+    os.makedirs(html_dir, exist_ok=True)
+    side = gather_side_models(exp_dir)
+    side = side if any(sm.metrics is not None for sm in side) else []
+    curves = os.path.join(html_dir, "training_curves.png")
+    curves_png = "training_curves.png" if plot_train_curves(curves, gather_train_curves(exp_dir, list(results))) \
+        else None
     index = os.path.join(html_dir, "index.html")
-    atomic_write_text(index, render_html(sets, command=command, notes=notes))
-    return Report(index, sets, notes)
+    atomic_write_text(index, render_html(sets, command=command, notes=notes, side_models=side, curves_png=curves_png))
+    return Report(index, sets, notes, side, curves_png)

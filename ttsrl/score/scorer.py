@@ -442,7 +442,16 @@ def run_scoring(
         )
     if config.strict and hyp.reasons:
         raise ScoreError(f"{len(hyp.reasons)} missing wav(s): " + "; ".join(list(hyp.reasons.values())[:5]))
+    # a model without audio has no score: scoring it would put a row of empty means in the results
+    audio = wav_dir or wav_scp
+    if not hyp.ground_truth and hyp.specs and len(hyp.reasons) == len(hyp.specs):
+        raise ScoreError(f"{audio}: none of the {len(hyp.specs)} utterances of {test_set.source} has audio; "
+                         "nothing to score (did its synthesis fail? its reasons are in the errors file beside it)")
     rows, summary = Scorer(config).score(test_set, hyp)
+    m = summary["metrics"]
+    if not hyp.ground_truth and m["n_utts"] and m["n_missing"] >= m["n_utts"]:
+        raise ScoreError(f"{audio}: none of the {m['n_utts']} utterances of {test_set.source} has readable "
+                         "audio; nothing to score")
     for r in rows:  # alignment counts are internal
         r.pop("_werc", None)
         r.pop("_cerc", None)

@@ -12,6 +12,25 @@ else 1). Over a test set two numbers are reported, both in percent:
 The same pair exists for characters (``cer``, ``cer_corpus``). Phone error rates work on
 phone lists given by the caller (:func:`phone_errors`).
 
+Parity with Seed-TTS-Eval's ``run_wer.py`` (``process_one``, jiwer's default transforms):
+the per-utterance WER is the same (``tests/score/test_score_wer.py`` runs its formula on the
+same pairs), except in these documented cases:
+
+1. **Whitespace other than the ASCII space.** jiwer splits words on ``" "`` only, so in
+   Seed-TTS-Eval ``"hello\\tworld"`` or ``"hello\\u00a0world"`` (no-break space) is *one* word and
+   a perfect transcript ``"hello world"`` costs 2 errors (a substitution and an insertion).
+   ttsrl splits on every Unicode whitespace and counts 0: the separator is a formatting
+   artefact, not something a TTS model can get right or wrong. (Chinese is unaffected: both
+   split into characters and drop whitespace.) Data dirs written by ttsrl hold no such
+   whitespace in ``text`` anyway (Kaldi's rules, :func:`ttsrl.data.datadir.kaldi_text`).
+2. **A reference that is empty after normalization** (all punctuation, e.g. ``"..."``).
+   Seed-TTS-Eval's jiwer (``compute_measures``, jiwer <= 3.x) raises and the whole run stops;
+   ttsrl scores the utterance 0 when the transcript is empty too and 1 (100 %) otherwise, so
+   one bad test item does not lose a test set (:attr:`ErrorCounts.rate`).
+3. **Traditional characters in a Chinese transcript**: both convert them with ``zhconv``;
+   ttsrl refuses to score Chinese without it instead of scoring unconverted text
+   (:func:`ttsrl.score.normalize.to_simplified`).
+
 Usage::
 
     from ttsrl.score.wer import error_rates, utterance_errors

@@ -39,7 +39,7 @@ from torch.utils.data import Dataset
 from ttsrl.train import distributed as du
 from ttsrl.train.sampler import build_loader
 from ttsrl.train.trainer import Trainer, TrainerConfig, set_seed
-from ttsrl.utils.checkpoint import load_checkpoint
+from ttsrl.utils.checkpoint import CheckpointError, load_checkpoint
 from ttsrl.utils.cli import setup_logging
 from ttsrl.utils.config import (
     ConfigError,
@@ -107,7 +107,13 @@ class Task:
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The description as written (a task may give its usage lines), each option's default."""
+    """The description as written (a task may give its usage lines), each option's default
+    (once: a help text that names its default itself gets no second one)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.help and "(default" in action.help:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def get_parser(task: Task | type[Task]) -> argparse.ArgumentParser:
@@ -139,7 +145,11 @@ def setup_training(args: argparse.Namespace) -> tuple[torch.device, TrainerConfi
 
 
 def run_task(task: Task | type[Task], argv: Sequence[str] | None = None) -> dict:
-    """Parse the options, build the task's model, data and loss, train, write metrics.json; the Trainer's summary."""
+    """Parse the options, build the task's model, data and loss, train, write metrics.json; the Trainer's summary.
+
+    A checkpoint that cannot be read (the init model, a resumed step, ``best.pt``) is one ERROR line naming
+    the file and what to do, and exit status 1.
+    """
     task = task() if isinstance(task, type) else task
     setup_logging("INFO")
     parser = get_parser(task)
@@ -148,6 +158,14 @@ def run_task(task: Task | type[Task], argv: Sequence[str] | None = None) -> dict
         task.check_args(args)
     except (ConfigError, ValueError) as e:
         parser.error(str(e))
+    try:
+        return _run(task, args)
+    except CheckpointError as e:
+        logger.error("%s", e)
+        raise SystemExit(1) from None
+
+
+def _run(task: Task, args: argparse.Namespace) -> dict:
     device, cfg = setup_training(args)
     model = task.build_model(args)
     if args.init_model:

@@ -298,6 +298,32 @@ def normalize_text(text: str, lang: str = "en", keep_punctuation: bool = True) -
         keep_punctuation: keep ``. , ? !`` (attached to the preceding word); when False
             they are removed too, leaving lowercase words, apostrophes and single spaces.
     """
+    text = _DROP_RE.sub(" ", _spoken_form(text, lang))
+    if keep_punctuation:
+        text = _PUNCT_RUN_RE.sub(_collapse_punct, text)
+        text = " ".join(text.split())
+        text = text.lstrip(".,?! ")  # a sentence does not start with punctuation
+    else:
+        text = re.sub(r"[.,?!]", " ", text)
+    return " ".join(text.split())
+
+
+def dropped_chars(text: str, lang: str = "en") -> list[str]:
+    """The letters and digits of ``text`` that :func:`normalize_text` removes, in order of appearance.
+
+    Normalization spells out what it can (numbers, symbols, accented letters) and drops the
+    rest; dropping quotes or asterisks is meant, dropping a letter is not: ``hello 你好 world``
+    normalizes to ``hello world``. Callers use this to name such characters per utterance.
+    """
+    out: list[str] = []
+    for c in _DROP_RE.findall(_spoken_form(text, lang)):
+        if c.isalnum() and c not in out:
+            out.append(c)
+    return out
+
+
+def _spoken_form(text: str, lang: str) -> str:
+    """Steps 1-4 of :func:`normalize_text` up to (not including) dropping the unknown symbols."""
     if lang not in SUPPORTED_LANGS:
         raise ValueError(
             f"normalize_text: language {lang!r} is not supported (supported: {', '.join(SUPPORTED_LANGS)})"
@@ -311,12 +337,4 @@ def normalize_text(text: str, lang: str = "en", keep_punctuation: bool = True) -
         text = text.replace(sym, words)
     text = _PAUSE_RE.sub(" , ", text)
     text = text.replace("-", " ")
-    text = _APOSTROPHE_RE.sub(" ", text)
-    text = _DROP_RE.sub(" ", text)
-    if keep_punctuation:
-        text = _PUNCT_RUN_RE.sub(_collapse_punct, text)
-        text = " ".join(text.split())
-        text = text.lstrip(".,?! ")  # a sentence does not start with punctuation
-    else:
-        text = re.sub(r"[.,?!]", " ", text)
-    return " ".join(text.split())
+    return _APOSTROPHE_RE.sub(" ", text)

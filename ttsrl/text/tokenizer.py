@@ -73,7 +73,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from ttsrl.text.normalize import normalize_text
+from ttsrl.text.normalize import dropped_chars, normalize_text
 from ttsrl.utils.fileio import atomic_copy, atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -227,6 +227,11 @@ class TokenListTokenizer:
     # -- text -----------------------------------------------------------------------
     def clean(self, text: str) -> str:
         return normalize_text(text) if self.cleaner == "en" else text
+
+    def dropped_chars(self, text: str) -> list[str]:
+        """The letters and digits of ``text`` that cleaning removes, i.e. that these units cannot spell
+        (``hello 你好 world`` -> ``["你", "好"]`` with the English cleaner); [] without a cleaner."""
+        return dropped_chars(text) if self.cleaner == "en" else []
 
     def texts2tokens(self, texts: Sequence[str]) -> list[list[str]]:
         """Clean and split every text into token strings."""

@@ -77,7 +77,14 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ttsrl.train import distributed as dist_utils
-from ttsrl.utils.checkpoint import checkpoint_steps, find_resume_checkpoint, load_checkpoint, save_checkpoint
+from ttsrl.utils.checkpoint import (
+    CheckpointError,
+    checkpoint_steps,
+    find_resume_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    unreadable_reason,
+)
 from ttsrl.utils.config import ConfigError, dump_config, option, to_plain
 from ttsrl.utils.fileio import atomic_write_text
 
@@ -727,7 +734,14 @@ class Trainer:
         if self.is_main:
             best = self.ckpt_dir / "best.pt"
             if self.best_step is not None and best.exists():
-                ckpt = load_checkpoint(best)
+                try:
+                    ckpt = load_checkpoint(best)
+                except CheckpointError as e:  # a rerun would fail here every time: say what to do
+                    raise CheckpointError(
+                        f"{best}: cannot be read ({unreadable_reason(best, e.__cause__ or e)}), and model.pt is made "
+                        f"from it (step {self.best_step}): delete it and rerun to make model.pt from the weights of "
+                        f"step {self.step} instead, or delete {self.exp_dir} to retrain"
+                    ) from e
                 weights = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
                 source = f"best.pt (step {self.best_step}, {self.config.best_metric} {self.best_value:.4g})"
             else:
@@ -924,7 +938,7 @@ class Trainer:
         if self.is_main and self.ckpt_dir.is_dir():
             for stale in self.ckpt_dir.glob("*.tmp"):  # a write cut short
                 stale.unlink(missing_ok=True)
-            found = find_resume_checkpoint(self.ckpt_dir, CHECKPOINT_KEYS)
+            found = find_resume_checkpoint(self.ckpt_dir, CHECKPOINT_KEYS, set_aside=True)
         path = dist_utils.broadcast_object(str(found[0]) if found else None)
         if path is None:
             logger.info("no checkpoint in %s: starting from scratch", self.ckpt_dir)

@@ -31,7 +31,8 @@ from ttsrl.utils.fileio import atomic_path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["checkpoint_steps", "find_resume_checkpoint", "load_checkpoint", "load_model", "save_checkpoint"]
+__all__ = ["CheckpointError", "checkpoint_steps", "find_resume_checkpoint", "load_checkpoint", "load_model",
+           "save_checkpoint"]
 
 _STEP_RE = re.compile(r"^step_(\d+)\.pt$")
 
@@ -42,9 +43,39 @@ def save_checkpoint(obj: Any, path: str | os.PathLike) -> None:
         torch.save(obj, tmp)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that exists but cannot be read (cut short, empty, not written by torch.save);
+    the message names the file and what to do."""
+
+
+def unreadable_reason(path: str | os.PathLike, err: BaseException) -> str:
+    """Why ``path`` could not be loaded, in a few words (torch's EOFError on an empty file has no message)."""
+    try:
+        if os.path.getsize(path) == 0:
+            return "an empty file (0 bytes)"
+    except OSError:
+        pass
+    first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint written by the Trainer (or a ``model.pt``) onto the CPU."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Load a checkpoint written by the Trainer (or a ``model.pt``) onto the CPU.
+
+    A missing file raises FileNotFoundError; a file that cannot be read (a copy or a write cut
+    short, a full disk) raises :class:`CheckpointError` naming it, instead of torch's bare
+    ``OSError: [Errno 22]`` or a zip-reader traceback.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, unpickling error, I/O error
+        raise CheckpointError(
+            f"{path}: cannot be read as a checkpoint ({unreadable_reason(path, e)}); it was probably cut short "
+            "(an interrupted copy or write, a full disk): copy or write it again, or delete it and rerun the "
+            "stage that makes it"
+        ) from e
 
 
 def load_model(path: str | os.PathLike, model_cls: type, config_cls: type, what: str,
@@ -80,23 +111,36 @@ def checkpoint_steps(ckpt_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def find_resume_checkpoint(ckpt_dir: str | os.PathLike,
-                           required: Iterable[str] = ()) -> tuple[Path, dict[str, Any]] | None:
+BAD_SUFFIX = ".bad"
+
+
+def find_resume_checkpoint(ckpt_dir: str | os.PathLike, required: Iterable[str] = (),
+                           set_aside: bool = False) -> tuple[Path, dict[str, Any]] | None:
     """The newest complete checkpoint in ``ckpt_dir`` and its contents, or None.
 
     A checkpoint that cannot be read or lacks a key of ``required`` is skipped with a
-    warning (it was cut short, e.g. by a full disk).
+    warning that says why (it was cut short, e.g. by a full disk). With ``set_aside`` it is
+    also renamed to ``step_<n>.pt.bad``, so that it no longer counts as a step checkpoint:
+    a broken ``step_999.pt`` would otherwise stay the "newest" forever and take one of the
+    ``keep_last_k`` slots from the real ones.
     """
     required = tuple(required)
     for _, path in reversed(checkpoint_steps(ckpt_dir)):
+        why = ""
         try:
-            state = load_checkpoint(path)
+            state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # truncated zip, unpickling error, I/O error
-            logger.warning("skipping unreadable checkpoint %s: %s", path, str(e).splitlines()[0] if str(e) else e)
-            continue
-        missing = [k for k in required if k not in state] if isinstance(state, dict) else ["*"]
-        if missing:
-            logger.warning("skipping incomplete checkpoint %s (missing %s)", path, ", ".join(missing))
-            continue
-        return path, state
+            why = f"unreadable checkpoint {path} ({unreadable_reason(path, e)})"
+        else:
+            missing = [k for k in required if k not in state] if isinstance(state, dict) else ["a dict"]
+            if missing:
+                why = f"incomplete checkpoint {path} (missing {', '.join(missing)})"
+        if not why:
+            return path, state
+        if set_aside:
+            bad = path.with_name(path.name + BAD_SUFFIX)
+            os.replace(path, bad)
+            logger.warning("skipping %s: renamed to %s", why, bad.name)
+        else:
+            logger.warning("skipping %s", why)
     return None

@@ -493,7 +493,9 @@ def add_dataclass_args(
         else:
             target.add_argument(f"--{prefix}{f.name}", required=True, help=f"{help_text} (required)".strip(), **kwargs)
             continue
-        kwargs["help"] = f"{help_text} (default: {default})".strip()
+        # argparse fills %(default)s in; ArgumentDefaultsHelpFormatter sees it and adds no second "(default: ...)";
+        # a help text that names its default itself keeps its own words
+        kwargs["help"] = help_text if "(default" in help_text else f"{help_text} (default: %(default)s)".strip()
         target.add_argument(f"--{prefix}{f.name}", default=copy.deepcopy(default), **kwargs)
     return parser
 

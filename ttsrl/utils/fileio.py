@@ -6,6 +6,7 @@ Usage::
         np.savez(tmp, mean=mean)              # written to a temporary name beside the target
     atomic_write_text("exp/x/metrics.json", text)
     atomic_copy("dump/tokens/train/tokens.txt", "exp/base/lm/tokens.txt")
+    remove_stale_temps("dump/feats/train", ["feats.ark", "feats.scp"])  # what a killed writer left
     write_json("dump/tokens/test/metrics.json", {"ctc_cer": 3.2})       # replaces the file
     write_metrics("exp/tokenizer/metrics.json", {"ctc_cer_test": 3.2})  # merges into the file
 """
@@ -15,7 +16,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 
@@ -47,6 +48,28 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp", fsync: bool = Fal
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def remove_stale_temps(directory: str | os.PathLike, names: Iterable[str]) -> list[str]:
+    """Remove the temporary files :func:`atomic_path` left in ``directory`` for the targets ``names``.
+
+    A process killed without a chance to clean up (SIGKILL, the OOM killer, a node lost) leaves
+    its hidden ``.<name>.<random><suffix>`` files behind; a writer calls this before writing
+    ``names`` again, so that reruns do not pile them up. Only one process may write to
+    ``directory`` at a time (as every stage does). Returns the removed paths.
+    """
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        return []
+    prefixes = tuple(f".{n}." for n in names)
+    removed = []
+    for entry in os.listdir(directory):
+        if entry.startswith(prefixes):
+            path = os.path.join(directory, entry)
+            if os.path.isfile(path):
+                os.unlink(path)
+                removed.append(path)
+    return sorted(removed)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -5,8 +5,9 @@
 # Usage: ./run.sh [options]            (from egs/<corpus>/rl1)
 #   e.g. ./run.sh --stage 1 --stop_stage 1
 #        ./run.sh --stage 5 --stop-stage 8 --align_method dpo
+#        ./run.sh --base_exp /models/base --stage 5 --stop_stage 8   (a base trained elsewhere; stages 1-3 first)
 #
-# Stages (see shared/DESIGN.md):
+# Stages (see README.md; every option is checked before any stage runs):
 #   1 data preparation (local/data.sh) and validation           -> data/<set>
 #   2 features and speech tokenizer training                     -> dump/feats, exp/tokenizer
 #   3 tokenization of every set (--text_token_type)               -> dump/tokens/<set>
@@ -18,13 +19,26 @@
 #   9 scoring and report                                          -> exp/RESULTS.md, exp/results.json
 #
 # Options:
-#   --stage N / --stop_stage N   first and last stage to run (default 1 and 9)
+#   --stage N / --stop_stage N   first and last stage to run, 1 <= N <= M <= 9 (default 1 and 9)
 #   --nj N                       parallel jobs for data processing (default 4)
 #   --ngpu N                     GPUs for training; 0 = CPU (default 0)
 #   --fs HZ                      sample rate of every data dir (default 16000)
 #   --train_set / --valid_set    data sets for training and validation (default train / dev)
 #   --test_sets "A B"            sets to decode and score (default "test")
-#   --local_data_opts "..."      options passed to local/data.sh
+#   --db_dir DIR                 the corpus: where local/data.sh reads (or downloads) it (default: local/data.sh's)
+#   --local_data_opts "..."      more options of local/data.sh. Stage 1 runs
+#                                  local/data.sh --data_dir <datadir> --fs <fs> [--db_dir <db_dir>] <local_data_opts>
+#                                so a local/data.sh declares data_dir, fs and db_dir (setup.sh's stub does)
+#   --datadir / --dumpdir / --expdir DIR   where the data dirs, the features and tokens, and the models and
+#                                results go (default data, dump, exp)
+#   --base_exp DIR               a base TTS trained elsewhere, in the layout stages 2 and 4 write:
+#                                DIR/tokenizer (model.pt, tokens.txt), DIR/lm (model.pt [tokens.txt token_type]),
+#                                DIR/flow/model.pt [DIR/vocoder/model.pt]; see README.md. It is checked (every
+#                                model loads, one codebook, the LM's text units, the mel config, --fs) before
+#                                any stage runs; stage 2 then computes the features with the tokenizer's mel
+#                                config and trains no tokenizer, stage 3 writes the LM's own text units
+#                                (--text_token_type follows them), stage 4 trains nothing, and stages 3 and 5-9
+#                                read the models from DIR and never write there (default: none, stages 2/4 train)
 #   --align_methods "M ..."      alignment methods of stage 7, each a model tag of stages 8-9
 #                                (default dpo; any of: dpo speechalign raft coh diffro; diffro_<emotion>, e.g.
 #                                diffro_happy, is DiffRO with that target emotion for every utterance: emotion
@@ -51,6 +65,7 @@
 #                                base: GPU sizes; tiny: tests)
 #   --lm_config / --flow_config  stage 4 configs (default ${MAIN_ROOT}/conf/{lm,flow}/<conf_size>.yaml)
 #   --vocoder griffin_lim|vocos  vocoder of stages 4 and 8 (vocos is trained in stage 4)
+#   --vocoder_config FILE        stage 4 vocos config (default ${MAIN_ROOT}/conf/vocoder/<conf_size>.yaml)
 #   --sample_sets, --num_candidates, --sample_args   stage 5 sampling (default: the align set and dev, 4)
 #   --lm_prompt true|false       whether the codec LM reads the zero-shot prompt (its text and speech tokens)
 #                                in stages 5, 7, 8 and the KL of 9; false: the prompt conditions the flow model
@@ -58,6 +73,10 @@
 #   --decode_models "..."        stage 8: models that synthesize the test sets (default: resynth base and the
 #                                align methods; resynth: golden tokens)
 #   --decode_args "..."          options of ttsrl.bin.synthesize (sampling, --flow_n_steps, ...)
+#   --strict_text true|false     stage 8: a text with letters the LM's text units cannot spell (e.g. Chinese
+#                                characters for an English model) fails that utterance, listed with its reason
+#                                in exp/<model>/decode/<set>/errors; false: it is synthesized without them and a
+#                                warning names them (default true)
 #   --decode_nj N                stages 8 and 9: parallel jobs of synthesis (per model and test set) and of
 #                                scoring, one CPU thread each when N > 1 (default 1: one job uses every core;
 #                                on 2 cores 2 jobs were 1.05x (synthesis) and 1.02x (scoring) as fast, see
@@ -80,6 +99,9 @@
 #   --emotion_judge_args "..."   more options for ttsrl.bin.train_emotion_judge (e.g. "--max_utts 3000")
 #   --second_judge NAME          stage 9 second-opinion ASR judge (default pocketsphinx; none: skip)
 #   --second_judge_models "..."  models it scores besides the ground truth (default base; all: every model)
+#   --cmd_backend local|slurm|sge  how parallel jobs and trainings run (cmd.sh; the environment variable
+#                                cmd_backend works too): utils/run.pl on this machine, utils/slurm.pl with
+#                                conf/slurm.conf, utils/queue.pl with conf/queue.conf (default local)
 # A stage whose .done marker exists is skipped; delete the marker (or the folder) to redo it.
 set -euo pipefail
 
@@ -96,7 +118,9 @@ fs=16000
 train_set=train
 valid_set=dev
 test_sets="test"
-local_data_opts=""
+local_data_opts=""      # stage 1: more options of local/data.sh
+db_dir=""               # stage 1: the corpus folder, given to local/data.sh as --db_dir (empty: its default)
+base_exp=""             # stages 2-9: a base TTS trained elsewhere (tokenizer/ lm/ flow/ [vocoder/]); empty: train it
 align_method=""         # stage 7: one alignment method (kept for the single-method form)
 align_methods=dpo       # stage 7: alignment methods (dpo speechalign raft coh diffro)
 align_set_size=300      # stages 3/5: prompted training texts for alignment (data/<train_set>_align)
@@ -127,6 +151,7 @@ lm_prompt=true          # stages 5-9: the codec LM reads the zero-shot prompt (f
 decode_models=""        # stage 8: models to synthesize the test sets with (empty: resynth base + align methods)
 decode_args="--top_k 50 --flow_n_steps 10" # stage 8: options of ttsrl.bin.synthesize
 decode_nj=1             # stages 8-9: parallel synthesis and scoring jobs
+strict_text=true        # stage 8: a text with letters the LM's units cannot spell fails (false: they are dropped)
 score_metrics="wer,cer,sim,f0v,nll,dnsmos"  # stage 9: metrics of decoded models
 emotion_judge=true      # stage 9: audio emotion classifier trained on the ground truth (when utt2emo exists)
 emotion_judge_args=""   # stage 9: extra options of ttsrl.bin.train_emotion_judge
@@ -138,12 +163,40 @@ expdir=exp
 
 . ./path.sh
 . ./cmd.sh
+cmd_sh_backend=${cmd_backend}
 . utils/parse_options.sh || exit 1
+# --cmd_backend on the command line: cmd.sh picks the job runners again
+[ "${cmd_backend}" = "${cmd_sh_backend}" ] || . ./cmd.sh
 
 if [ $# -ne 0 ]; then
   echo "$0: unexpected arguments: $*" >&2
   exit 1
 fi
+
+# ---------------------------------------------------------------- every option is checked here, before any work
+fail() { echo "$0: $*" >&2; exit 1; }
+# check_int NAME MIN [MAX]: the option --NAME is an integer in MIN..MAX
+check_int() {
+  local v=${!1} range=">= $2"
+  [ $# -lt 3 ] || range="in $2..$3"
+  if [[ ! ${v} =~ ^[0-9]{1,9}$ ]] || [ "${v}" -lt "$2" ] || { [ $# -gt 2 ] && [ "${v}" -gt "$3" ]; }; then
+    fail "--$1 must be an integer ${range}, got '${v}'"
+  fi
+}
+check_int stage 1 9
+check_int stop_stage 1 9
+[ "${stage}" -le "${stop_stage}" ] || fail "--stage ${stage} is after --stop_stage ${stop_stage}: nothing would run"
+for o in nj fs num_iters num_candidates decode_nj; do check_int "${o}" 1; done
+for o in ngpu align_set_size reward_vs_judge_utts; do check_int "${o}" 0; done
+[[ ${pair_margin} =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]] ||
+  fail "--pair_margin must be a number >= 0, got '${pair_margin}'"
+case ${vocoder} in griffin_lim|vocos) ;; *) fail "--vocoder must be griffin_lim or vocos, got '${vocoder}'" ;; esac
+# runs STAGE: true when STAGE is in --stage..--stop_stage
+runs() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
+for o in train_set valid_set test_sets; do [ -n "${!o// /}" ] || fail "--${o} is empty"; done
+for f in tokenizer_config judge_config lm_config flow_config vocoder_config reward_config align_config; do
+  [ -z "${!f}" ] || [ -f "${!f}" ] || fail "--${f} ${!f}: no such file"
+done
 
 all_sets="${train_set} ${valid_set} ${test_sets}"
 # default_config MODEL: ${MAIN_ROOT}/conf/MODEL/<conf_size>.yaml, which must exist
@@ -159,6 +212,17 @@ flow_config=${flow_config:-$(default_config flow)}
 vocoder_config=${vocoder_config:-$(default_config vocoder)}
 reward_config=${reward_config:-$(default_config reward)}
 align_methods=${align_method:-${align_methods}}
+[ -n "${align_methods// /}" ] || ! runs 7 || fail "--align_methods is empty"
+# pair_mode METHOD: which pairs of stage 6 the alignment method METHOD learns from
+pair_mode() {
+  case $1 in
+    dpo|coh|diffro|diffro_?*) echo best_worst ;;  # diffro_<emotion>: DiffRO toward one target emotion
+    speechalign) echo golden ;;
+    raft|bon) echo best ;;
+    *) fail "unknown --align_methods entry '$1' (dpo speechalign raft bon coh diffro diffro_<emotion>)" ;;
+  esac
+}
+for method in ${align_methods}; do pair_mode "${method}" >/dev/null || exit 1; done
 decode_threads=0; [ "${decode_nj}" -gt 1 ] && decode_threads=1  # parallel jobs: one thread each (0: torch's default)
 case ${lm_prompt} in  # --lm_prompt of sample_lm, train_align, synthesize and lm_kl (the same meaning in each)
   true|false) ;;
@@ -174,6 +238,7 @@ if [[ ! ${bpe_vocab_size} =~ ^[1-9][0-9]*$ ]]; then
 fi
 align_set=${train_set}_align
 [ "${align_set_size}" -gt 0 ] || align_set=""
+[ -n "${align_set}" ] || ! runs 7 || fail "stage 7 needs --align_set_size > 0"
 sample_sets=${sample_sets:-${align_set} ${valid_set}}
 declare -A online_iters_of=()  # --online_iters parsed once: method (or "all") -> K
 for w in ${online_iters}; do
@@ -191,12 +256,54 @@ method_iters() {
     *) echo "${online_iters_of[$1]:-${online_iters_of[all]:-1}}" ;;
   esac
 }
+if runs 7; then  # an exp dir of another number of iterations is refused now, not after stages 1-6
+  for method in ${align_methods}; do
+    iters=$(method_iters "${method}")
+    if { [ "${iters}" -gt 1 ] && [ -d "${expdir}/${method}" ] && [ ! -L "${expdir}/${method}" ]; } ||
+       { [ "${iters}" -eq 1 ] && [ -L "${expdir}/${method}" ]; } || [ -e "${expdir}/${method}_iter$((iters + 1))" ]; then
+      fail "${expdir}/${method} is from a run with another number of iterations; move it away first"
+    fi
+  done
+fi
 if [ -z "${decode_models}" ]; then  # iterated methods: every iteration (<method> = the last one)
   decode_models="resynth base"
   for m in ${align_methods}; do
     for k in $(seq 1 $(($(method_iters "${m}") - 1))); do decode_models+=" ${m}_iter${k}"; done
     decode_models+=" ${m}"
   done
+fi
+
+if [ -n "${base_exp}" ] && [ "${stop_stage}" -ge 2 ]; then  # the last check: it loads the models
+  # every model of the base loads and fits the others; its LM's text units and its tokenizer's mel config
+  base_info=$(python -m ttsrl.bin.check_base_exp --base_exp "${base_exp}" --fs "${fs}" --vocoder "${vocoder}") ||
+    fail "--base_exp ${base_exp} cannot be used (the reason is above)"
+  base_units=$(sed -n 's/^token_type //p' <<< "${base_info}")
+  base_mel_args=$(sed -n 's/^mel_args *//p' <<< "${base_info}")
+  [ "${base_units}" = "${text_token_type}" ] ||
+    echo "$0: --base_exp: its LM reads ${base_units} text units; --text_token_type ${text_token_type} becomes ${base_units}" >&2
+  text_token_type=${base_units}
+fi
+base_dir=${base_exp:-${expdir}/base}           # lm/ flow/ [vocoder/] of the base TTS
+tokenizer_dir=${expdir}/tokenizer
+[ -z "${base_exp}" ] || tokenizer_dir=${base_exp}/tokenizer
+base_lm=${base_dir}/lm/model.pt
+# lm_of MODEL: the codec LM of a model tag of stages 8-9 (base: the base LM, wherever it is)
+lm_of() { if [ "$1" = base ]; then echo "${base_lm}"; else echo "${expdir}/$1/lm/model.pt"; fi; }
+
+# tokenizer_sum: md5 of the speech tokenizer's weights; stage 3 writes it into each token dir's .done marker
+tokenizer_sum() { md5sum < "${tokenizer_dir}/model.pt" | cut -d' ' -f1; }
+# check_token_source DIR: fails when the token dir DIR was made with another speech tokenizer (a --base_exp
+# given or changed after stage 3, a retrained tokenizer); markers of older runs are empty and not checked
+check_token_source() {
+  local made
+  made=$(cat "$1/.done" 2>/dev/null || true)
+  if [ -n "${made}" ] && [ -f "${tokenizer_dir}/model.pt" ] && [ "${made}" != "$(tokenizer_sum)" ]; then
+    fail "$1 holds the tokens of another speech tokenizer than ${tokenizer_dir}: remove it (and the models" \
+      "trained on it) or use another --dumpdir"
+  fi
+}
+if [ "${stop_stage}" -ge 3 ]; then
+  for dset in ${all_sets} ${align_set}; do check_token_source "${dumpdir}/tokens/${dset}"; done
 fi
 
 # check_text_units DIR: fails when the token dir DIR holds other text units than --text_token_type
@@ -212,7 +319,7 @@ check_text_units() {
 # codebook_size: the speech tokenizer's codebook (the speech vocabulary of the LM and the reward model)
 codebook_size() {
   python -c 'import sys; from ttsrl.models.speech_tokenizer import SpeechTokenizer as T
-print(T.from_pretrained(sys.argv[1]).codebook_size)' "${expdir}/tokenizer"
+print(T.from_pretrained(sys.argv[1]).codebook_size)' "${tokenizer_dir}"
 }
 
 # train_model DIR CONFIG MODULE ARGS...: one resumable training run through ${cuda_cmd}
@@ -235,9 +342,11 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   if [ -f "${datadir}/.stage1.done" ]; then
     log "Stage 1: data preparation: ${datadir}/.stage1.done exists; skipping"
   else
-    log "Stage 1: data preparation: local/data.sh ${local_data_opts}"
+    data_opts=(--data_dir "${datadir}" --fs "${fs}")
+    [ -z "${db_dir}" ] || data_opts+=(--db_dir "${db_dir}")
+    log "Stage 1: data preparation: local/data.sh ${data_opts[*]} ${local_data_opts}"
     # shellcheck disable=SC2086
-    local/data.sh ${local_data_opts}
+    local/data.sh "${data_opts[@]}" ${local_data_opts}
     for dset in ${all_sets}; do
       log "Stage 1: validating ${datadir}/${dset}"
       utils/validate_data_dir.sh --sample_rate "${fs}" "${datadir}/${dset}"
@@ -252,18 +361,24 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     if [ -f "${fdir}/.done" ]; then log "Stage 2: ${fdir}/.done exists; skipping"; continue; fi
     log "Stage 2: log-mel features of ${datadir}/${dset} (${nj} jobs) -> ${fdir}"
     utils/split_data.sh "${datadir}/${dset}" "${nj}" >/dev/null
+    # shellcheck disable=SC2086
     ${train_cmd} JOB=1:"${nj}" "${fdir}/log/feats.JOB.log" python -m ttsrl.bin.compute_feats --fs "${fs}" \
-      --data_dir "${datadir}/${dset}/split${nj}/JOB" --out_dir "${fdir}/split${nj}/JOB" --write_stats true
+      --data_dir "${datadir}/${dset}/split${nj}/JOB" --out_dir "${fdir}/split${nj}/JOB" --write_stats true \
+      ${base_mel_args:-}
     for f in feats.scp utt2num_frames; do cat "${fdir}/split${nj}"/*/"${f}" | sort > "${fdir}/${f}"; done
     cp "${fdir}/split${nj}/1/mel_conf.yaml" "${fdir}/"
     touch "${fdir}/.done"
   done
-  log "Stage 2: the speech tokenizer"
-  # shellcheck disable=SC2086
-  train_model "${expdir}/tokenizer" "${tokenizer_config}" ttsrl.bin.train_tokenizer ${tokenizer_args} \
-    --train_data_dir "${datadir}/${train_set}" --train_feats_dir "${dumpdir}/feats/${train_set}" \
-    --valid_data_dir "${datadir}/${valid_set}" --valid_feats_dir "${dumpdir}/feats/${valid_set}" \
-    --stats_files "${dumpdir}/feats/${train_set}/split${nj}"/*/stats.npz
+  if [ -n "${base_exp}" ]; then
+    log "Stage 2: --base_exp: the speech tokenizer is ${tokenizer_dir} (not trained)"
+  else
+    log "Stage 2: the speech tokenizer"
+    # shellcheck disable=SC2086
+    train_model "${expdir}/tokenizer" "${tokenizer_config}" ttsrl.bin.train_tokenizer ${tokenizer_args} \
+      --train_data_dir "${datadir}/${train_set}" --train_feats_dir "${dumpdir}/feats/${train_set}" \
+      --valid_data_dir "${datadir}/${valid_set}" --valid_feats_dir "${dumpdir}/feats/${valid_set}" \
+      --stats_files "${dumpdir}/feats/${train_set}/split${nj}"/*/stats.npz
+  fi
 fi
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   for dset in ${all_sets} ${align_set}; do check_text_units "${dumpdir}/tokens/${dset}"; done  # before any work
@@ -274,10 +389,16 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     touch "${datadir}/${align_set}/.done"
   fi
   udir=${dumpdir}/tokens/text_units  # the LM's text units unless char (the tokenizer's CTC units)
+  if [ -n "${base_exp}" ] && [ -f "${base_dir}/lm/tokens.txt" ]; then
+    udir=${base_dir}/lm  # a base LM's own units (any type): the token dirs must index its text vocabulary
+    log "Stage 3: --base_exp: the texts in the LM's ${text_token_type} units (${udir}/tokens.txt)"
+  fi
   text_units=(--text_token_type "${text_token_type}")
-  [ "${text_token_type}" = char ] || text_units+=(--text_token_list "${udir}/tokens.txt")
+  if [ "${text_token_type}" != char ] || [ "${udir}" = "${base_dir}/lm" ]; then
+    text_units+=(--text_token_list "${udir}/tokens.txt")
+  fi
   [ "${text_token_type}" = bpe ] && text_units+=(--bpemodel "${udir}/bpe.model")
-  if [ "${text_token_type}" != char ]; then
+  if [ "${text_token_type}" != char ] && [ "${udir}" != "${base_dir}/lm" ]; then
     check_text_units "${udir}"
     if [ ! -f "${udir}/.done" ]; then
       log "Stage 3: ${text_token_type} units of ${datadir}/${train_set}/text -> ${udir}"
@@ -289,19 +410,25 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   fi
   for dset in ${all_sets} ${align_set}; do
     odir=${dumpdir}/tokens/${dset}
-    if [ -f "${odir}/.done" ]; then log "Stage 3: ${odir}/.done exists; skipping"; continue; fi
+    if [ -f "${odir}/.done" ]; then
+      check_token_source "${odir}"  # the tokenizer stage 2 just trained may be another one
+      log "Stage 3: ${odir}/.done exists; skipping"
+      continue
+    fi
     log "Stage 3: speech and text tokens of ${datadir}/${dset} -> ${odir}"
     fset=${dset}
     [ "${dset}" = "${align_set}" ] && fset=${train_set}  # a subset: its features are the training set's
     ${cuda_cmd} --gpu "${ngpu}" "${odir}/log/tokenize.log" python -m ttsrl.bin.tokenize_speech \
-      --tokenizer_dir "${expdir}/tokenizer" --data_dir "${datadir}/${dset}" --out_dir "${odir}" \
+      --tokenizer_dir "${tokenizer_dir}" --data_dir "${datadir}/${dset}" --out_dir "${odir}" \
       --feats_scp "${dumpdir}/feats/${fset}/feats.scp" --ngpu "${ngpu}" --report_cer true \
       --metrics_json "${expdir}/tokenizer/metrics.json" --primary_test_set "${test_sets%% *}" "${text_units[@]}"
-    touch "${odir}/.done"
+    tokenizer_sum > "${odir}/.done"
   done
   log "Stage 3: tokenizer metrics: $(tr -d '\n ' < "${expdir}/tokenizer/metrics.json")"
 fi
-if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ] && [ -n "${base_exp}" ]; then
+  log "Stage 4: --base_exp: the base TTS is ${base_dir} (lm, flow$([ "${vocoder}" != vocos ] || echo ", vocoder"); nothing trained)"
+elif [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   vocab=$(codebook_size)
   tok=${dumpdir}/tokens
   log "Stage 4: base TTS: codec LM, flow matching${vocoder:+, vocoder ${vocoder}} (codebook ${vocab})"
@@ -311,7 +438,7 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   train_model "${expdir}/base/flow" "${flow_config}" ttsrl.bin.train_flow --speech_vocab_size "${vocab}" \
     --train_dir "${tok}/${train_set}" --train_feats "${dumpdir}/feats/${train_set}/feats.scp" \
     --valid_dir "${tok}/${valid_set}" --valid_feats "${dumpdir}/feats/${valid_set}/feats.scp" \
-    --stats "${expdir}/tokenizer/stats.npz"
+    --stats "${tokenizer_dir}/stats.npz"
   if [ "${vocoder}" = vocos ]; then
     train_model "${expdir}/base/vocoder" "${vocoder_config}" ttsrl.bin.train_vocoder \
       --train_data "${datadir}/${train_set}" --valid_data "${datadir}/${valid_set}"
@@ -353,7 +480,7 @@ score_and_pair() {
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
   for dset in ${sample_sets}; do
     log "Stage 5: sampling ${dset} with the base LM"
-    sample_candidates "${expdir}/base/lm/model.pt" "${dset}" "${expdir}/base/samples/${dset}"
+    sample_candidates "${base_lm}" "${dset}" "${expdir}/base/samples/${dset}"
   done
 fi
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
@@ -361,7 +488,7 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
   log "Stage 6: the multi-task reward model (text CTC, emotion, gender, age, quality) on golden tokens"
   # shellcheck disable=SC2086
   train_model "${expdir}/reward" "${reward_config}" ttsrl.bin.train_reward ${reward_args} \
-    --speech_vocab_size "${vocab}" --tokenizer_dir "${expdir}/tokenizer" --train_dir "${dumpdir}/tokens/${train_set}" \
+    --speech_vocab_size "${vocab}" --tokenizer_dir "${tokenizer_dir}" --train_dir "${dumpdir}/tokens/${train_set}" \
     --train_data_dir "${datadir}/${train_set}" --valid_dir "${dumpdir}/tokens/${valid_set}" \
     --valid_data_dir "${datadir}/${valid_set}"
   for dset in ${valid_set} ${test_sets}; do  # cheap: re-run every time, so a retrained model is always reported
@@ -376,18 +503,9 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
   done
 fi
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
-  [ -n "${align_set}" ] || { echo "$0: stage 7 needs --align_set_size > 0" >&2; exit 1; }
-  base_lm=${expdir}/base/lm/model.pt
   tok=${dumpdir}/tokens
   for method in ${align_methods}; do
-    # which pairs each method learns from (stage 6 wrote every mode)
-    case ${method} in
-      dpo|coh|diffro|diffro_*) pmode=best_worst ;;  # diffro_<emotion>: DiffRO toward one target emotion
-      speechalign) pmode=golden ;;
-      raft|bon) pmode=best ;;
-      *) echo "$0: unknown --align_methods entry '${method}' (dpo speechalign raft bon coh diffro diffro_<emotion>)" >&2
-         exit 1 ;;
-    esac
+    pmode=$(pair_mode "${method}")  # which pairs the method learns from (stage 6 wrote every mode)
     algo=${method%%_*}  # the method of ttsrl.bin.train_align (diffro_happy -> diffro)
     conf=${align_config:-${MAIN_ROOT}/conf/align/${algo/bon/raft}.yaml}
     common=(--method "${algo}" --token_dir "${tok}/${align_set}" --valid_token_dir "${tok}/${valid_set}"
@@ -397,12 +515,7 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     # iteration k > 1 samples the align set and the valid set with iteration k-1, its init and reference
     # (iteration 1 learns from stage 5's base samples); validation pairs of an older policy would rank
     # SpeechAlign's golden tokens, or a round's chosen samples, against the wrong reference
-    iters=$(method_iters "${method}")
-    if { [ "${iters}" -gt 1 ] && [ -d "${expdir}/${method}" ] && [ ! -L "${expdir}/${method}" ]; } ||
-       { [ "${iters}" -eq 1 ] && [ -L "${expdir}/${method}" ]; } || [ -e "${expdir}/${method}_iter$((iters + 1))" ]; then
-      echo "$0: ${expdir}/${method} is from a run with another number of iterations; move it away first" >&2
-      exit 1
-    fi
+    iters=$(method_iters "${method}")  # another number of iterations than an existing exp dir's: refused above
     init=${base_lm}
     sroot=${expdir}/base/samples
     for k in $(seq 1 "${iters}"); do
@@ -434,16 +547,16 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
       ddir=${expdir}/${model}/decode/${dset}
       if [ -f "${ddir}/.done" ]; then log "Stage 8: ${ddir}/.done exists; skipping"; continue; fi
       if [ "${model}" = resynth ]; then src=(--golden_tokens "${dumpdir}/tokens/${dset}/speech.scp")
-      else src=(--lm "${expdir}/${model}/lm/model.pt"); fi
-      [ "${vocoder}" = vocos ] && src+=(--vocoder_path "${expdir}/base/vocoder/model.pt")
+      else src=(--lm "$(lm_of "${model}")"); fi
+      [ "${vocoder}" = vocos ] && src+=(--vocoder_path "${base_dir}/vocoder/model.pt")
       log "Stage 8: synthesizing ${dset} with ${model} (${decode_nj} jobs) -> ${ddir}"
       rm -f "${ddir}"/wav.*.scp "${ddir}"/errors.* "${ddir}"/rtf.*  # lists of an earlier run's jobs
       # shellcheck disable=SC2086
       ${decode_cmd} --gpu "${ngpu}" JOB=1:"${decode_nj}" "${ddir}/log/synthesize.JOB.log" \
         python -m ttsrl.bin.synthesize "${src[@]}" --job JOB --num_jobs "${decode_nj}" --num_threads "${decode_threads}" \
-        --data_dir "${datadir}/${dset}" --out_dir "${ddir}" --tokenizer_dir "${expdir}/tokenizer" \
-        --flow "${expdir}/base/flow/model.pt" --vocoder "${vocoder}" --ngpu "${ngpu}" --lm_prompt "${lm_prompt}" \
-        ${decode_args}
+        --data_dir "${datadir}/${dset}" --out_dir "${ddir}" --tokenizer_dir "${tokenizer_dir}" \
+        --flow "${base_dir}/flow/model.pt" --vocoder "${vocoder}" --ngpu "${ngpu}" --lm_prompt "${lm_prompt}" \
+        --strict_text "${strict_text}" ${decode_args}
       if [ "${decode_nj}" -gt 1 ]; then  # merge the jobs' lists (wav.JOB.scp, errors.JOB)
         cat "${ddir}"/wav.*.scp | sort > "${ddir}/wav.scp"
         cat "${ddir}"/errors.* | sort > "${ddir}/errors"
@@ -489,7 +602,7 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
       for ((i = 1; i <= last; i++)); do train_metrics+=("${expdir}/${method}_iter${i}/lm/metrics.json"); done
     fi
     for dset in ${test_sets}; do
-      python -m ttsrl.bin.lm_kl --lm "${expdir}/${model}/lm/model.pt" --ref_lm "${expdir}/base/lm/model.pt" \
+      python -m ttsrl.bin.lm_kl --lm "${expdir}/${model}/lm/model.pt" --ref_lm "${base_lm}" \
         --token_dir "${dumpdir}/tokens/${dset}" --results "${expdir}/results.json" --model_tag "${model}" \
         --test_set "${dset}" --lm_prompt "${lm_prompt}" --train_metrics "${train_metrics[@]}" \
         > "${expdir}/log/kl_${model}_${dset}.json"
@@ -501,7 +614,7 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
     log "Stage 9: reward vs judge: Spearman over the candidates of ${reward_vs_judge_utts} ${valid_set} utterances"
     ${decode_cmd} "${vdir}/log/reward_vs_judge.log" python -m ttsrl.bin.reward_vs_judge \
       --samples_dir "${expdir}/base/samples/${valid_set}" --data_dir "${datadir}/${valid_set}" \
-      --tokenizer_dir "${expdir}/tokenizer" --flow "${expdir}/base/flow/model.pt" --judge_path "${jdir}/model.pt" \
+      --tokenizer_dir "${tokenizer_dir}" --flow "${base_dir}/flow/model.pt" --judge_path "${jdir}/model.pt" \
       --out_dir "${vdir}" --num_utts "${reward_vs_judge_utts}" --metrics_json "${expdir}/reward/metrics.json"
     touch "${vdir}/.done"
   fi

@@ -13,6 +13,7 @@
 # Options:
 #   --data_dir DIR         where data/<set> go (default data)
 #   --db_dir DIR           where the wavs go (default db)
+#   --fs HZ                sample rate of the wavs (default 16000; rl.sh gives its --fs)
 #   --seed N               seed of the text, speakers, styles and noise (default 1)
 #   --num_train N          train utterances (default 12800; 3/4 of them distinct sentences)
 #   --num_dev N            dev utterances (default 160)
@@ -28,6 +29,7 @@ set -euo pipefail
 
 data_dir=data
 db_dir=db
+fs=16000
 seed=1
 num_train=12800
 num_dev=160
@@ -69,6 +71,7 @@ OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
   python3 "${recipe_dir}/local/synthesize.py" \
   --data_dir "${data_dir}" \
   --db_dir "${db_dir}" \
+  --fs "${fs}" \
   --seed "${seed}" \
   --num_train "${num_train}" \
   --num_dev "${num_dev}" \
