@@ -59,6 +59,7 @@ setup(
             "ttsrl-train-lm=ttsrl.bin.train_lm:main",
             "ttsrl-sample-lm=ttsrl.bin.sample_lm:main",
             "ttsrl-eval-samples=ttsrl.bin.eval_samples:main",
+            "ttsrl-headroom=ttsrl.bin.headroom:main",
             "ttsrl-train-tokenizer=ttsrl.bin.train_tokenizer:main",
             "ttsrl-tokenize-speech=ttsrl.bin.tokenize_speech:main",
             "ttsrl-train-flow=ttsrl.bin.train_flow:main",

@@ -197,3 +197,22 @@ def test_lm_prompt_false_reads_the_text_alone(lm_dir):
     lm = load_codec_lm(str(exp / "model.pt"))
     assert lm_kl_of(lm, lm, str(prompted), lm_prompt=False)["kl_tokens"] == lm_kl_of(lm, lm, str(plain))["kl_tokens"]
     assert lm_kl_of(lm, lm, str(prompted))["kl_tokens"] == lm_kl_of(lm, lm, str(plain))["kl_tokens"]  # prompts masked
+
+
+def test_train_lm_lm_prompt_false_trains_and_validates_on_the_text_alone(lm_dir):
+    """train_lm --lm_prompt false: no prompted training items whatever --utt2spk and --prompt_prob say, and the
+    valid set read without its prompts (the layout sample_lm --lm_prompt false reads)."""
+    import argparse
+
+    from ttsrl.tasks.lm import LMTask
+
+    _, tmp = lm_dir
+    dev = make_token_dir(tmp / "dev_p", n=6, seed=1, prompts=True)
+    write_kv(tmp / "utt2spk", {u: u.split("-")[0] for u in read_kv(tmp / "train" / "text")})
+    for lm_prompt in (True, False):
+        args = argparse.Namespace(train_dir=str(tmp / "train"), valid_dir=str(dev), utt2spk=str(tmp / "utt2spk"),
+                                  prompt_prob=1.0, seed=0, model_conf={"max_len": 64}, lm_prompt=lm_prompt)
+        train, valid, collate = LMTask().build_datasets(args)
+        assert (len(train.partner) > 0) == lm_prompt
+        batch = collate([valid[i] for i in range(len(valid))])
+        assert (int(batch["prompt_lens"].max()) > 0) == lm_prompt

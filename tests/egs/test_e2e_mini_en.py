@@ -22,7 +22,7 @@ TINY = [
     "--tokenizer_config", f"{CONF}/tokenizer/tiny.yaml", "--lm_config", f"{CONF}/lm/tiny.yaml",
     "--flow_config", f"{CONF}/flow/tiny.yaml", "--judge_config", f"{CONF}/asr/tiny.yaml",
     "--reward_config", f"{CONF}/reward/tiny.yaml", "--align_config", f"{CONF}/align/tiny.yaml",
-    "--align_set_size", "8", "--align_methods", "dpo speechalign raft coh diffro diffro_happy", "--num_iters", "2",
+    "--align_set_size", "8", "--align_methods", "dpo speechalign raft coh diffro diffro_happy grpo", "--num_iters", "2",
     "--online_iters", "2 coh:1",
     "--num_candidates", "2", "--sample_args", "--top_k 5 --max_len_ratio 2",
     "--decode_args", "--top_k 5 --max_len_ratio 2 --flow_n_steps 2", "--score_metrics", "wer,cer,sim",
@@ -60,7 +60,7 @@ def test_every_stage_wrote_its_outputs(recipe):
         assert (recipe / path).exists(), path
     results = json.loads((recipe / "exp/results.json").read_text())
     for tag in ("ground_truth", "resynth", "base", "dpo_iter1", "dpo", "speechalign_iter1", "speechalign", "raft_iter1",
-                "raft", "coh", "diffro", "diffro_happy"):
+                "raft", "coh", "diffro", "diffro_happy", "grpo"):
         assert "cer" in results[tag]["test"], (tag, results)
         # the audio emotion judge scores every row: its accuracy against utt2emo, the share of each emotion
         assert "emo_acc" in results[tag]["test"] and "emo_share@happy" in results[tag]["test"], (tag, results)
@@ -74,11 +74,17 @@ def test_every_stage_wrote_its_outputs(recipe):
         assert f"--valid_pairs exp/{method}_iter2/samples/dev/pairs/{mode}/pairs.jsonl" in cmd, cmd
         assert f"--init_lm exp/{method}_iter1/lm/model.pt" in cmd, cmd
         assert os.readlink(recipe / f"exp/{method}") == f"{method}_iter2"
+    for method in ("dpo", "raft", "coh", "diffro", "grpo"):  # the dev headroom of every aligned LM
+        dev = results[method]["dev"]
+        assert {"cer@tokenizer", "cer_best_of_n@tokenizer"} <= set(dev), (method, results[method])
+        # the share of the gap is written when the base's best of N beats the base (tiny models: not always)
+        base_cer = results["base"]["dev"]["cer@tokenizer"]
+        assert ("headroom_captured" in dev) == (dev["cer_best_of_n@tokenizer"] < base_cer), (method, dev, base_cer)
     for method in ("coh", "diffro"):
         assert not (recipe / f"exp/{method}").is_symlink() and not (recipe / f"exp/{method}_iter1").exists()
     assert "coh_iter1" not in results
     # mini_en's --lm_prompt false: the LM never reads the prompt, the flow model still does
-    for log in ("exp/base/samples/dev/log/sample.1.log", "exp/dpo/lm/log/train.log",
+    for log in ("exp/base/lm/log/train.log", "exp/base/samples/dev/log/sample.1.log", "exp/dpo/lm/log/train.log",
                 "exp/speechalign_iter2/samples/train_align/log/sample.1.log"):
         assert "--lm_prompt false" in (recipe / log).read_text().splitlines()[0], log
     for job in (1, 2):  # stage 8 synthesizes in --decode_nj 2 jobs of one thread, merged into wav.scp

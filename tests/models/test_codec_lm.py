@@ -153,6 +153,19 @@ def test_text_position_head_is_added_by_the_task():
     assert "ctc" not in stats0 and torch.allclose(loss0, stats0["ce"])
 
 
+def test_text_dropout_is_drawn_by_the_task():
+    """text_dropout 1: every item is read without its text (the CE of the no-text prefix); 0: none is."""
+    from ttsrl.tasks.lm import LMTask
+
+    m = tiny(text_dropout=1.0)
+    text, tl, sp, sl = batch()
+    _, stats = LMTask().compute_loss(m, {"text": text, "text_lens": tl, "speech": sp, "speech_lens": sl})
+    assert torch.allclose(stats["ce"], m(text, torch.zeros_like(tl), sp, sl).loss, atol=1e-6)
+    assert not torch.allclose(stats["ce"], m(text, tl, sp, sl).loss, atol=1e-4)
+    _, stats = LMTask().compute_loss(tiny(), {"text": text, "text_lens": tl, "speech": sp, "speech_lens": sl})
+    assert torch.allclose(stats["ce"], tiny()(text, tl, sp, sl).loss, atol=1e-6)
+
+
 @POSITIONS
 def test_prefill_and_step_continue_the_teacher_forced_pass(position):
     """The sampler's public API: prefill the prompt, then step token by token; the hidden states give the

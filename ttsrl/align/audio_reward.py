@@ -44,6 +44,8 @@ import torch.nn.functional as F
 
 from ttsrl.data.audio import load_audio
 from ttsrl.data.token_dataset import pad_1d
+from ttsrl.models.ctc import greedy_ctc
+from ttsrl.models.speech_tokenizer import unit_error_rates
 from ttsrl.sample.synthesize import FlowOptions, TTSPipeline, UttError, read_requests
 
 logger = logging.getLogger(__name__)
@@ -114,22 +116,37 @@ class AudioReward:
     @torch.no_grad()
     def text_logprob(self, wavs: Sequence[np.ndarray], utts: Sequence[str]) -> torch.Tensor:
         """log p_CTC(text | audio) per text character ``(B,)`` from the reward ASR."""
+        return self.read_text(wavs, utts)[0]
+
+    @torch.no_grad()
+    def read_text(self, wavs: Sequence[np.ndarray], utts: Sequence[str],
+                  cer: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`text_logprob` and, with ``cer``, the CER proxy ``(B,)`` of the same pass: the reward
+        ASR's greedy transcript against the text, in its units (edits / text units)."""
         sr = self.tts.sample_rate
         if self.asr is not None:
-            nll = self.asr.ctc_nll(list(wavs), sr, [self.requests[u].text for u in utts], self.batch_size)
-            return torch.tensor([-n if math.isfinite(n) else INFEASIBLE_LOGPROB for n in nll])
+            texts = [self.requests[u].text for u in utts]
+            nll = self.asr.ctc_nll(list(wavs), sr, texts, self.batch_size)
+            lp = torch.tensor([-n if math.isfinite(n) else INFEASIBLE_LOGPROB for n in nll])
+            if not cer:
+                return lp, None
+            hyps = [self.asr.tokenizer.encode(h) for h in self.asr.transcribe_wav(list(wavs), sr, self.batch_size)]
+            return lp, torch.tensor(unit_error_rates([self.asr.tokenizer.encode(t) for t in texts], hyps))
         tok = self.tts.tokenizer
-        out = []
+        out, rates = [], []
         for b in range(0, len(wavs), self.batch_size):
             chunk, cu = wavs[b : b + self.batch_size], utts[b : b + self.batch_size]
             wav, wav_lens = pad_1d([torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32)) for w in chunk])
             codes, lens = tok.encode(*tok.wav_to_mel(wav, sr, wav_lens))
             log_probs, lp_lens = tok.ctc_log_probs(codes, lens)
-            text, text_lens = pad_1d([torch.tensor(self._item(u)["ctc_text"]) for u in cu])
+            refs = [self._item(u)["ctc_text"] for u in cu]
+            text, text_lens = pad_1d([torch.tensor(r) for r in refs])
             nll = F.ctc_loss(log_probs.transpose(0, 1), text.to(log_probs.device), lp_lens, text_lens.to(lp_lens),
                              blank=0, reduction="none").cpu() / text_lens
             out.append(torch.where(torch.isfinite(nll), -nll, torch.full_like(nll, INFEASIBLE_LOGPROB)))
-        return torch.cat(out)
+            if cer:
+                rates += unit_error_rates([list(r) for r in refs], greedy_ctc(log_probs, lp_lens))
+        return torch.cat(out), (torch.tensor(rates) if cer else None)
 
     def _prompt_wav(self, utt: str) -> tuple[np.ndarray, int] | None:
         path = self.requests[utt].prompt_wav
@@ -141,12 +158,13 @@ class AudioReward:
 
     def score(self, tokens: Sequence[Any], lens: torch.Tensor | None = None, text: Any = None,
               text_lens: torch.Tensor | None = None, targets: Mapping | None = None,
-              utts: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+              utts: Sequence[str] | None = None, cer: bool = False) -> dict[str, torch.Tensor]:
         """Components and ``reward`` ``(B,)`` of a batch of candidates (id sequences).
 
         ``utts`` (required) name each candidate's utterance: its text and prompt come from
         the data dir. ``lens``/``text``/``targets`` are accepted for the token reward's
-        interface; the texts are the data dir's.
+        interface; the texts are the data dir's. ``cer``: also ``out["cer"]`` ``(B,)``, the
+        reward ASR's CER proxy (a rate, not a component; see :meth:`read_text`).
         """
         if utts is None:
             raise ValueError("the audio reward needs the utterance of every candidate (utts=...)")
@@ -157,7 +175,8 @@ class AudioReward:
             raise ValueError(f"{len(tokens)} candidates but {len(utts)} utterance ids")
         wavs = self.synthesize(tokens, utts)
         sr = self.tts.sample_rate
-        out = {"text": self.text_logprob(wavs, utts)}
+        text_lp, rates = self.read_text(wavs, utts, cer)
+        out = {"text": text_lp}
         if self.speaker is not None:
             sims = []
             for w, u in zip(wavs, utts, strict=True):
@@ -177,4 +196,6 @@ class AudioReward:
             if w:
                 reward = reward + w * out[c].float()
         out["reward"] = reward
+        if rates is not None:
+            out["cer"] = rates
         return out

@@ -55,7 +55,9 @@ from tqdm import tqdm
 from ttsrl.data.arrays import read_scp
 from ttsrl.data.datadir import DataDirError, read_kv
 from ttsrl.data.token_dataset import ctc_text_path, pad_1d, read_id_file
+from ttsrl.models.ctc import greedy_ctc
 from ttsrl.models.reward import CLASS_HEADS, MultiTaskReward
+from ttsrl.models.speech_tokenizer import unit_error_rates
 from ttsrl.utils.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -113,6 +115,7 @@ class TokenReward:
         text_lens: torch.Tensor | None = None,
         targets: Mapping[str, Sequence[str | int] | str] | None = None,
         utts: Sequence[str] | None = None,
+        cer: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Components and ``reward`` ``(B,)`` of a batch of candidates.
 
@@ -121,6 +124,8 @@ class TokenReward:
         ``text``: likewise the text ids (needed unless the text weight is 0); ``targets``:
         ``{head: names or ids per candidate, or one name for all}``. ``utts`` (the
         candidates' utterances) is part of the interface for audio rewards and not used here.
+        ``cer``: also ``out["cer"]`` ``(B,)``, the CER proxy (a rate, not a component): the
+        greedy transcript of the same CTC pass against ``text`` (edits / text units).
         """
         targets = dict(targets or {})
         missing = [h for h in self.needs_targets if h not in targets]
@@ -141,8 +146,14 @@ class TokenReward:
                 t, tl = t.to(dev), tl.to(dev)
                 lp = self.model.ctc_logprob(res, t, tl)
                 out["text"] = lp / tl.clamp(min=1).to(lp.dtype)
+                if cer:
+                    hyps = greedy_ctc(res.ctc_log_probs, res.ctc_lens)
+                    refs = [t[i, : int(tl[i])].tolist() for i in range(B)]
+                    out["cer"] = torch.tensor(unit_error_rates(refs, hyps), device=dev)
             elif self.weights["text"]:
                 raise ValueError("the text component has a weight but no text was given")
+            elif cer:
+                raise ValueError("the CER proxy reads against the text, but no text was given")
             for head in CLASS_HEADS:
                 if head not in targets or head not in self.model.heads:
                     if head in targets:

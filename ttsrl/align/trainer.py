@@ -1,4 +1,4 @@
-"""Aligning the codec LM to preferences and rewards: DPO, SpeechAlign, RAFT / best-of-N, CoH, DiffRO.
+"""Aligning the codec LM to preferences and rewards: DPO, SpeechAlign, RAFT / best-of-N, CoH, DiffRO, GRPO.
 
 The policy starts from a trained LM (``--init_lm``), which is also the frozen reference;
 :class:`AlignLoss` is the Trainer's loss of every method, :class:`AlignOptions` the options
@@ -20,6 +20,11 @@ diffro       differentiable reward optimization (``ttsrl.losses.diffro``): a seq
              utterance (sampled from the policy, or the pairs' chosen one), a teacher-forced
              pass, straight-through Gumbel one-hots scored by the frozen reward model
              (``--reward_model``), minus ``--kl_weight`` x the KL to the reference
+grpo         online RL (``ttsrl.align.grpo``, ``ttsrl.losses.grpo``): every step samples
+             ``--group_size`` candidates per (prompt, text) from the current policy, scores them
+             (``--reward token``: the reward model; ``audio``: flow + vocoder + a recognizer that
+             is not the judge), and optimizes the clipped ratio objective with group-normalized
+             advantages and ``--kl_weight`` x the k3 KL to the reference; no pairs
 ===========  =============================================================================
 
 The reference's log-probs come from a cache computed once per pair file (``--ref_mode
@@ -73,10 +78,12 @@ from ttsrl.utils.config import ConfigError, option
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["METHODS", "AlignLoss", "AlignOptions", "build_policy", "build_reward_fn", "carry_text_units",
-           "load_reference"]
+__all__ = ["METHODS", "ONLINE_METHODS", "AlignLoss", "AlignOptions", "build_policy", "build_reward_fn",
+           "carry_text_units", "load_reference"]
 
-METHODS = ("dpo", "speechalign", "raft", "bon", "coh", "diffro")
+METHODS = ("dpo", "speechalign", "raft", "bon", "coh", "diffro", "grpo")
+#: Methods that sample their own sequences (no --pairs needed).
+ONLINE_METHODS = ("diffro", "grpo")
 PREFERENCE_METHODS = ("dpo", "speechalign")
 
 
@@ -108,34 +115,66 @@ class AlignOptions:
     average: bool | None = option(None, "length-normalized sequence log-probs (mean over tokens) instead of sums; "
                                         "unset: true for ipo (as TRL; false is refused), false otherwise")
     sft_weight: float = option(0.0, "weight of the chosen tokens' CE added to the loss")
-    # diffro
+    # diffro, grpo
     reward_model: str | None = option(None, "the reward model (ttsrl.bin.train_reward's folder or model.pt)")
     reward_weights: dict[str, float] = option({}, "reward components and weights, e.g. 'text=1.0' 'emotion=0.5' "
                                                   "(ttsrl.align.rewards; default: text 1, and emotion 1 when an "
-                                                  "emotion target is given)")
+                                                  "emotion target is given; grpo --reward audio: text, sim, f0v, "
+                                                  "dnsmos of ttsrl.align.audio_reward)")
     target_emotion: str | None = option(None, "one target emotion (a name the reward model knows)")
     targets_file: str | None = option(None, "per-utterance target emotions: '<utt> <emotion>' lines")
     tau: float = option(1.0, "Gumbel-Softmax temperature")
-    kl_weight: float = option(0.1, "weight of the token-average KL to the reference")
+    kl_weight: float = option(0.1, "weight of the KL to the reference: diffro the token-average KL of the full "
+                                   "distributions; grpo beta, the k3 estimate on the sampled tokens")
     diffro_source: str = option("sample", "teacher-forced sequences: sampled from the policy every step, or the "
                                           "pairs' chosen ones", choices=("sample", "chosen"))
-    sample_temperature: float = option(1.0, "diffro sampling temperature")
-    sample_top_k: int = option(0, "diffro sampling top-k (0: off)")
-    sample_top_p: float = option(1.0, "diffro sampling top-p (1: off)")
-    sample_max_len_ratio: float = option(6.0, "diffro sampling: at most this many speech tokens per text token")
-    sample_min_len_ratio: float = option(0.5, "diffro sampling: no <eos> before this many speech tokens per text token")
+    sample_temperature: float = option(1.0, "diffro/grpo sampling temperature")
+    sample_top_k: int = option(0, "diffro/grpo sampling top-k (0: off)")
+    sample_top_p: float = option(1.0, "diffro/grpo sampling top-p (1: off)")
+    sample_max_len_ratio: float = option(6.0, "diffro/grpo sampling: at most this many speech tokens per text token")
+    sample_min_len_ratio: float = option(0.5, "diffro/grpo sampling: no <eos> before this many speech tokens per "
+                                              "text token")
+    sample_max_len: int = option(1000, "diffro/grpo sampling: at most this many speech tokens (grpo --dr_grpo: "
+                                       "the constant that divides the token sums)")
+    # grpo (online RL, ttsrl.align.grpo)
+    reward: str = option("token", "grpo reward: token = the reward model (--reward_model) on the sampled tokens; "
+                                  "audio = flow + vocoder, re-read by a recognizer that is not the judge "
+                                  "(ttsrl.align.audio_reward; --data_dir, --tokenizer_dir, --flow)",
+                         choices=("token", "audio"))
+    group_size: int = option(8, "grpo: candidates sampled per (prompt, text) from the current policy (G)")
+    num_updates: int = option(1, "grpo: policy updates per sampled batch (mu; > 1 reuses the samples, the clipped "
+                                 "ratio to the sampling policy bounding each update)")
+    clip_eps: float = option(0.2, "grpo: the policy ratio is clipped to [1 - clip_eps, 1 + clip_eps]")
+    dr_grpo: bool = option(False, "grpo: Dr. GRPO (Liu et al. 2025): advantages not divided by the group's std, "
+                                  "token sums divided by rows x sample_max_len instead of each sequence's length")
+    skip_equal_groups: bool = option(True, "grpo: groups whose rewards are all equal (no signal) are left out")
+    max_best_cer: float = option(1.0, "grpo: groups whose best CER proxy (the reward's recognizer, clamped to "
+                                      "[0, 1]) is above this are left out (NeMo MagpieTTS; 1: never)")
+    max_worst_cer: float = option(1.0, "grpo: groups whose worst CER proxy is above this are left out (1: never)")
+    data_dir: str | None = option(None, "grpo --reward audio: data dir of --token_dir's set (text, prompt.scp, "
+                                        "prompt_text)")
+    valid_data_dir: str | None = option(None, "grpo --reward audio: data dir of --valid_token_dir's set")
+    tokenizer_dir: str | None = option(None, "grpo --reward audio: the speech tokenizer (re-encodes the audio)")
+    flow: str | None = option(None, "grpo --reward audio: model.pt of the flow-matching model")
+    vocoder: str = option("griffin_lim", "grpo --reward audio: vocoder", choices=("griffin_lim", "vocos"))
+    vocoder_path: str | None = option(None, "grpo --reward audio: model.pt of a trained vocos vocoder")
+    flow_n_steps: int = option(10, "grpo --reward audio: ODE steps of the flow model")
+    reward_asr: str = option("tokenizer", "grpo --reward audio: 'tokenizer' (its CTC head on the re-encoded audio) "
+                                          "or a ttsrl.bin.train_asr model.pt that is not the judge")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             choices = f.metadata.get("choices")
             if choices is not None and getattr(self, f.name) not in choices:
                 raise ConfigError(f"--{f.name} {getattr(self, f.name)!r}: choose from {', '.join(choices)}")
-        if self.method != "diffro" and not self.pairs:
+        if self.method not in ONLINE_METHODS and not self.pairs:
             raise ConfigError(f"--method {self.method} needs --pairs")
-        if self.method == "diffro" and not self.reward_model:
-            raise ConfigError("--method diffro needs --reward_model")
-        if self.method == "diffro" and self.target_emotion and self.targets_file:
+        if (self.method == "diffro" or (self.method == "grpo" and self.reward == "token")) and not self.reward_model:
+            raise ConfigError(f"--method {self.method} needs --reward_model")
+        if self.method in ONLINE_METHODS and self.target_emotion and self.targets_file:
             raise ConfigError("give --target_emotion or --targets_file, not both")
+        if self.method == "grpo":
+            self._check_grpo()
         if self.valid_pairs and not self.valid_token_dir:
             raise ConfigError("--valid_pairs needs --valid_token_dir")
         if self.method in PREFERENCE_METHODS:
@@ -145,11 +184,36 @@ class AlignOptions:
                 raise ConfigError(str(e)) from None
             self.average = resolve_average(self.loss_type, self.average)
 
+    def _check_grpo(self) -> None:
+        if self.group_size < 2:
+            raise ConfigError(f"--group_size must be at least 2 (advantages compare a group), got {self.group_size}")
+        if self.num_updates < 1:
+            raise ConfigError(f"--num_updates must be at least 1, got {self.num_updates}")
+        if self.clip_eps <= 0:
+            raise ConfigError(f"--clip_eps must be positive, got {self.clip_eps}")
+        if self.kl_weight < 0:
+            raise ConfigError(f"--kl_weight must not be negative, got {self.kl_weight}")
+        if self.sample_max_len < 1:
+            raise ConfigError(f"--sample_max_len must be at least 1, got {self.sample_max_len}")
+        for name in ("max_best_cer", "max_worst_cer"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name} must not be negative, got {getattr(self, name)}")
+        if self.reward == "audio":
+            missing = [f"--{n}" for n in ("data_dir", "tokenizer_dir", "flow") if not getattr(self, n)]
+            if self.valid_token_dir and not self.valid_data_dir:
+                missing.append("--valid_data_dir (for --valid_token_dir)")
+            if missing:
+                raise ConfigError(f"--reward audio needs {', '.join(missing)}")
+            if self.target_emotion or self.targets_file:
+                raise ConfigError("--reward audio has no emotion component: --target_emotion/--targets_file apply "
+                                  "to --reward token")
+
     @property
     def sampling(self) -> SamplingConfig:
-        """DiffRO's sampling of the teacher-forced sequences (one per utterance)."""
+        """The sampling of DiffRO's teacher-forced sequences and of GRPO's groups (one candidate per row)."""
         return SamplingConfig(temperature=self.sample_temperature, top_k=self.sample_top_k, top_p=self.sample_top_p,
-                              max_len_ratio=self.sample_max_len_ratio, min_len_ratio=self.sample_min_len_ratio)
+                              max_len_ratio=self.sample_max_len_ratio, min_len_ratio=self.sample_min_len_ratio,
+                              max_len=self.sample_max_len)
 
 
 # --------------------------------------------------------------------------- models
@@ -225,8 +289,10 @@ class AlignLoss:
             loss, stats, pol = self._sft(model, batch)
         elif method == "coh":
             loss, stats, pol = self._coh(model, batch, training)
-        else:
+        elif method == "diffro":
             loss, stats, pol = self._diffro(model, batch, training)
+        else:
+            raise ValueError(f"{method}: not a method of AlignLoss (grpo's loss is ttsrl.align.grpo.GRPOLoss)")
         if not training:
             stats.update(self._valid_extras(model, batch, pol, stats))
         stats["weight"] = batch["index"].shape[0]
@@ -365,7 +431,8 @@ class AlignLoss:
 # --------------------------------------------------------------------------- reward (diffro)
 def build_reward_fn(reward_model: str, device, reward_weights: dict | None = None, target_emotion: str | None = None,
                     targets_file: str | None = None) -> Callable[[torch.Tensor, torch.Tensor, dict], dict]:
-    """The DiffRO reward: ``ttsrl.align.rewards.TokenReward`` on the frozen reward model of ``reward_model``.
+    """The token-level reward of DiffRO and GRPO: ``ttsrl.align.rewards.TokenReward`` on the frozen reward model
+    of ``reward_model``, as ``reward_fn(tokens (soft one-hots or ids), lens, batch, cer=False) -> components``.
 
     ``reward_weights``: component -> weight (default text 1, and emotion 1 with a target);
     the target emotion is ``target_emotion`` for every utterance, or per utterance from
@@ -387,7 +454,7 @@ def build_reward_fn(reward_model: str, device, reward_weights: dict | None = Non
     if scorer.needs_targets and targets is None:
         raise ConfigError(f"reward weights {scorer.needs_targets} need targets: --target_emotion or --targets_file")
 
-    def reward_fn(soft: torch.Tensor, lens: torch.Tensor, batch: dict) -> dict:
+    def reward_fn(soft: torch.Tensor, lens: torch.Tensor, batch: dict, cer: bool = False) -> dict:
         tg = {}
         if targets is not None:
             if isinstance(targets, str):
@@ -397,7 +464,9 @@ def build_reward_fn(reward_model: str, device, reward_weights: dict | None = Non
                 if missing:
                     raise ValueError(f"{targets_file}: no target emotion for {missing[:5]}")
                 tg["emotion"] = [targets[u] for u in batch["utts"]]
-        return scorer.score(soft, lens, text=batch["reward_text"], text_lens=batch["reward_text_lens"], targets=tg)
+        extra = {"cer": True} if cer else {}  # the CER proxy only when asked (grpo): DiffRO's call is unchanged
+        return scorer.score(soft, lens, text=batch["reward_text"], text_lens=batch["reward_text_lens"], targets=tg,
+                            **extra)
 
     return reward_fn
 

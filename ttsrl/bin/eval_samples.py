@@ -42,26 +42,6 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def ctc_cers(model, ctc_tok, seqs: dict, refs: dict, batch_size: int) -> dict[str, float]:
-    """Per-key CER (percent) of token sequences ``{key: ids}`` read by the CTC head; ``refs``: {key: CTC ids}."""
-    import numpy as np
-    import torch
-
-    from ttsrl.data.token_dataset import pad_1d
-    from ttsrl.models.speech_tokenizer import char_errors
-
-    keys = sorted(seqs, key=lambda k: len(seqs[k]))
-    out = {}
-    for b in range(0, len(keys), batch_size):
-        chunk = keys[b : b + batch_size]
-        toks, lens = pad_1d([torch.as_tensor(np.asarray(seqs[k], dtype=np.int64).reshape(-1)) for k in chunk])
-        hyps = model.ctc_decode(toks, lens.clamp(min=1))
-        for k, h in zip(chunk, hyps, strict=True):
-            e, n = char_errors([refs[k]], [h], ctc_tok.decode)
-            out[k] = (e, n)
-    return out
-
-
 def summarize(cers: dict, lens: dict | None = None, golden: dict | None = None) -> dict:
     """The summary of per-key ``(errors, chars)`` (and length ratios, golden CERs)."""
     import numpy as np
@@ -85,10 +65,11 @@ def summarize(cers: dict, lens: dict | None = None, golden: dict | None = None) 
 def run(args: argparse.Namespace) -> dict:
     import torch
 
-    from ttsrl.align.rewards import parse_candidate_key, read_candidates
+    from ttsrl.align.rewards import parse_candidate_key
     from ttsrl.data.arrays import read_scp
-    from ttsrl.data.datadir import DataDir, DataDirError, read_kv
+    from ttsrl.data.datadir import DataDir, read_kv
     from ttsrl.models.speech_tokenizer import SpeechTokenizer, load_ctc_tokenizer
+    from ttsrl.score.headroom import candidates_with_refs, ctc_cers
     from ttsrl.text.tokenizer import encode_texts
     from ttsrl.utils.fileio import atomic_write_text
 
@@ -98,15 +79,7 @@ def run(args: argparse.Namespace) -> dict:
     ctc_tok = load_ctc_tokenizer(args.tokenizer_dir)
     d = DataDir.load(args.data_dir)
     refs, _ = encode_texts(ctc_tok, d.text)
-    cands = read_candidates(args.samples_dir)
-    seqs, cand_refs = {}, {}
-    for key in cands.keys():
-        utt, _ = parse_candidate_key(key)
-        if utt not in refs:
-            raise DataDirError(f"{args.samples_dir}: candidate {key}: utterance {utt} has no text in {args.data_dir}")
-        seqs[key], cand_refs[key] = cands[key], refs[utt]
-    if not seqs:
-        raise DataDirError(f"{args.samples_dir}: no candidates")
+    seqs, cand_refs = candidates_with_refs(args.samples_dir, refs, args.data_dir)
     with torch.no_grad():
         cers = ctc_cers(model, ctc_tok, seqs, cand_refs, args.batch_size)
         lens = golden = None

@@ -32,6 +32,11 @@ auxiliary CTC helps attention-based ASR, Kim et al. 2017, and VALL-E-style TTS w
 alignment guidance). It costs one projection in training and nothing at inference; the
 task adds ``ctc_weight * ctc_loss`` to the cross-entropy.
 
+Text dropout (``text_dropout > 0``): the LM task hides the text of that share of training items
+(``forward(..., drop_text=mask)``: the prefix keeps no text column, the text-position head still
+reads the text), so the same model is also the unconditional LM that classifier-free guidance
+subtracts (``SamplingConfig.cfg_scale``).
+
 Usage::
 
     model = CodecLM(CodecLMConfig(text_vocab_size=40, speech_vocab_size=500))
@@ -74,6 +79,7 @@ class CodecLMConfig:
     rope_base: float = 10000.0  # rope: the base of the rotation frequencies
     ctc_weight: float = 0.0  # >0: the text-position head (CTC of the text from the speech columns) and its weight
     ctc_upsample: int = 2  # text-position head: CTC frames per speech column (fast speech has ~1.7 per unit)
+    text_dropout: float = 0.0  # share of training items whose text is hidden (the LM task draws them): CFG's unconditional model
 
 
 @dataclass
@@ -303,14 +309,17 @@ class CodecLM(nn.Module):
         return self.ln_f(h)[:, 0]
 
     # ------------------------------------------------------------------ training and scoring
-    def forward(self, text, text_lens, speech, speech_lens, prompt_lens=None, spk=None, tags=None):
+    def forward(self, text, text_lens, speech, speech_lens, prompt_lens=None, spk=None, tags=None, drop_text=None):
         """Teacher-forced pass.
 
         text (B, Tt) ids, text_lens (B,); speech (B, Ts) ids (prompt + target when prompted),
         speech_lens (B,); prompt_lens (B,) speech tokens at the start that are given, not
-        predicted (None = 0). Returns LMOutput with logits for every speech target and <eos>.
+        predicted (None = 0); drop_text (B,) bool: rows read without their text (text dropout;
+        the text-position head's target stays the text). Returns LMOutput with logits for every
+        speech target and <eos>.
         """
-        x, valid = self.embed_prefix(text, text_lens, spk, tags)
+        shown = text_lens if drop_text is None else text_lens.masked_fill(drop_text, 0)
+        x, valid = self.embed_prefix(text, shown, spk, tags)
         B, Ts = speech.shape
         sp_valid = torch.arange(Ts, device=speech.device)[None, :] < speech_lens[:, None]
         xs = self.embed_speech(speech.masked_fill(~sp_valid, 0))

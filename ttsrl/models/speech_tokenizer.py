@@ -394,6 +394,15 @@ def char_errors(refs: Sequence[Sequence[int]], hyps: Sequence[Sequence[int]],
     return errors, chars
 
 
+def unit_error_rates(refs: Sequence[Sequence[int]], hyps: Sequence[Sequence[int]]) -> list[float]:
+    """Per row: edit distance of the id sequences / reference length (the CER of char units; may exceed 1).
+
+    An empty reference reads 0 against an empty hypothesis and 1 against anything else.
+    """
+    return [edit_distance(r, h) / len(r) if len(r) else float(len(h) > 0)
+            for r, h in zip(refs, hyps, strict=True)]
+
+
 def compute_loss(
     model: nn.Module, batch: Mapping[str, Any], decode: Callable[[Sequence[int]], str] | None = None
 ) -> tuple[torch.Tensor, dict[str, Any]]:

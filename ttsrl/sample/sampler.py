@@ -5,6 +5,11 @@ temperature filter the distribution; a repetition guard (after CosyVoice 2's
 repetition-aware sampling) redraws from the unfiltered distribution without the drawn token
 when that token already filled its recent window; <eos> is suppressed before `min_len` and forced at `max_len`, both
 proportional to the number of target text tokens. The same seed gives the same samples.
+Classifier-free guidance (``cfg_scale`` s > 0, for an LM trained with ``text_dropout``, as
+CosyVoice 2 and VALL-E-style TTS use it): every row is also run without its text (the same
+prefix with no text columns), and tokens are drawn from ``(1 + s) log p(.|text) - s log
+p(.|no text)``, which pushes the speech toward what the text, not the speaker's habits, says;
+the reported log-probs stay those of the conditional model.
 Rows that finished leave the batch (``compact``) once a quarter of the rows being computed are
 done, so candidates of different lengths do not keep computing padding until the longest ends.
 
@@ -23,6 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from ttsrl.models.codec_lm import CodecLM
+from ttsrl.utils.config import option
 
 #: Control tags of a CodecLM built with num_tags=2 (Chain-of-Hindsight, ``ttsrl.align --method coh``).
 TAGS = {"good": 0, "bad": 1}
@@ -47,18 +53,20 @@ def tag_ids(model: CodecLM, tag: str | None, n: int, device: torch.device | str 
 
 @dataclass
 class SamplingConfig:
-    num_candidates: int = 1
-    temperature: float = 1.0
-    top_k: int = 0  # 0 = off
-    top_p: float = 1.0  # 1.0 = off
-    max_len_ratio: float = 6.0  # at most this many speech tokens per target text token
-    min_len_ratio: float = 0.5  # <eos> is not allowed before this many per target text token
-    max_len: int = 1000  # absolute cap on generated tokens
-    rep_window: int = 10  # repetition guard: look back this many tokens ...
-    rep_max: int = 0  # ... and resample from the full distribution if the token occurs this often (0 = off)
-    seed: int = 0
-    use_cache: bool = True
-    compact: bool = True  # drop finished rows from the computed batch (and the KV cache)
+    num_candidates: int = option(1, "candidates sampled per (text, prompt) row")
+    temperature: float = option(1.0, "softmax temperature of the (guided) logits")
+    top_k: int = option(0, "keep the k most likely tokens (0: off)")
+    top_p: float = option(1.0, "keep the smallest set of tokens with this probability (1.0: off)")
+    max_len_ratio: float = option(6.0, "at most this many speech tokens per target text token")
+    min_len_ratio: float = option(0.5, "<eos> is not allowed before this many speech tokens per target text token")
+    max_len: int = option(1000, "absolute cap on generated tokens")
+    rep_window: int = option(10, "repetition guard: the recent tokens it looks at")
+    rep_max: int = option(0, "repetition guard: redraw a token that already fills the window this often (0: off)")
+    cfg_scale: float = option(0.0, "classifier-free guidance on the text: draw from (1+s) log p(.|text) - s log "
+                                   "p(.|no text) (0: off; needs an LM trained with text_dropout > 0)")
+    seed: int = option(0, "random seed: the same seed gives the same samples")
+    use_cache: bool = option(True, "decode with a KV cache (false: recompute the sequence every step)")
+    compact: bool = option(True, "drop finished rows from the computed batch (and the KV cache)")
 
 
 @dataclass
@@ -129,6 +137,14 @@ def sample(
     B = text.shape[0]
 
     x, valid, n_prefix = model.embed_inputs(text, text_lens, prompt, prompt_lens, spk, tags)
+    guided = cfg.cfg_scale > 0
+    if guided:  # the unconditional rows follow the conditional ones: rows i and B + i
+        if model.config.text_dropout <= 0:
+            raise ValueError(f"cfg_scale {cfg.cfg_scale} needs an LM trained with text_dropout > 0 (this one has "
+                             f"{model.config.text_dropout}): without text it never learned what to say")
+        xu, valid_u, n_prefix_u = model.embed_inputs(text, torch.zeros_like(text_lens), prompt, prompt_lens, spk, tags)
+        x, valid, n_prefix = torch.cat([x, xu]), torch.cat([valid, valid_u]), torch.cat([n_prefix, n_prefix_u])
+    both = (lambda r: torch.cat([r, r + B])) if guided else (lambda r: r)  # noqa: E731  computed rows of `rows`
 
     max_new = torch.clamp((tgt.float() * cfg.max_len_ratio).ceil().long(), min=1, max=cfg.max_len)
     min_new = (tgt.float() * cfg.min_len_ratio).floor().long()
@@ -147,18 +163,24 @@ def sample(
     truncated = torch.zeros(B, dtype=torch.bool, device=dev)
 
     if cfg.use_cache:
-        cache = model.new_cache(B, x.shape[1] + steps, dev, x.dtype)
+        cache = model.new_cache(x.shape[0], x.shape[1] + steps, dev, x.dtype)
         h_last = model.prefill(x, valid, n_prefix, cache)
         n_valid = valid.sum(1)
     rows = torch.arange(B, device=dev)  # the rows being computed (all of them until some finish)
     for t in range(steps):
         if not cfg.use_cache:
-            seq = torch.cat([x[rows], model.embed_speech(out[rows, :t])], 1)
-            seq_valid = torch.cat([valid[rows], torch.ones(len(rows), t, dtype=torch.bool, device=dev)], 1)
-            h_last = model.prefill(seq, seq_valid, n_prefix[rows])
-        raw = model.head(h_last).float()  # (rows, V + 1)
-        logits = raw.clone()
-        logits[:, eos] = torch.where(t < min_new[rows], float("-inf"), raw[:, eos])
+            r2 = both(rows)
+            seq = torch.cat([x[r2], model.embed_speech(out[r2 % B, :t])], 1)
+            seq_valid = torch.cat([valid[r2], torch.ones(len(r2), t, dtype=torch.bool, device=dev)], 1)
+            h_last = model.prefill(seq, seq_valid, n_prefix[r2])
+        raw = model.head(h_last).float()  # (rows, V + 1), guided: (2 * rows, V + 1)
+        if guided:
+            raw, raw_u = raw[: len(rows)], raw[len(rows) :]
+            s = cfg.cfg_scale
+            logits = (1 + s) * torch.log_softmax(raw, -1) - s * torch.log_softmax(raw_u, -1)
+        else:
+            logits = raw.clone()
+        logits[:, eos] = torch.where(t < min_new[rows], float("-inf"), logits[:, eos])
         tok = _draw(logits, cfg, out[rows, :t], gen)
         was_done = done[rows]
         force_eos = (t >= max_new[rows] - 1) & ~was_done
@@ -176,10 +198,11 @@ def sample(
         if cfg.compact and 4 * int(keep.sum()) <= 3 * len(rows):  # a quarter finished: drop them
             rows, tok = rows[keep], tok[keep]
             if cfg.use_cache:
+                keep = torch.cat([keep, keep]) if guided else keep
                 cache.keep_rows(keep)
                 n_valid = n_valid[keep]
         if cfg.use_cache:
-            h_last = model.step(tok, n_valid, cache)
+            h_last = model.step(torch.cat([tok, tok]) if guided else tok, n_valid, cache)
             n_valid = n_valid + 1
     model.train(was_training)
     return SampleOutput(tokens=[out[i, : lengths[i]].clone() for i in range(B)], logprobs=logprobs,

@@ -134,6 +134,10 @@ METRIC_INFO: dict[str, MetricInfo] = {
     "emo_acc": MetricInfo(GROUPS[2], +1, "share of utterances the audio emotion judge gives the test set's emotion"),
     "emo_share": MetricInfo(GROUPS[2], 0, "share of utterances judged as this emotion (emotion control moves it "
                                           "toward its target)"),
+    "cer_best_of_n": MetricInfo(GROUPS[0], -1, "CER of the best of N base candidates by the method's reward "
+                                               "(the headroom's end; read by the tokenizer's CTC head)"),
+    "headroom_captured": MetricInfo(GROUPS[0], +1, "(CER_base - CER_method) / (CER_base - CER_best_of_N): the share "
+                                                   "of the best-of-N headroom the method captured"),
     "kl": MetricInfo(GROUPS[3], -1, "token-average KL(aligned LM || base LM) on the test texts: how far alignment "
                                     "moved the model (a cost)"),
     "train_min": MetricInfo(GROUPS[3], -1, "alignment training time in minutes (earlier iterations included)"),

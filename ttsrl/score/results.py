@@ -8,6 +8,11 @@ CER/WER are in percent. Known metric names are in :data:`METRICS`; a name may ca
 judge qualifier after ``@`` (``"wer@pocketsphinx"``) when one test set is scored by
 several judges. ``ground_truth`` is the model tag of the test set's own audio.
 
+The dev set's entries come from ``ttsrl.bin.headroom`` (stage 9): ``cer@tokenizer`` (sampled
+candidates read by the speech tokenizer's CTC head, not the judge), ``cer_best_of_n@tokenizer``
+(the base LM's best of N by the method's reward) and ``headroom_captured`` (the share of the gap
+between the two that the method closed; see ``ttsrl.score.headroom``).
+
 Several decode jobs may finish at once: :func:`update_results` takes an exclusive
 ``fcntl.flock`` on ``<path>.lock``, re-reads the file, merges, and replaces it atomically.
 
@@ -48,6 +53,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "dnsmos_p808": ("DNSMOS P.808", "{:.2f}"),
     "emo_acc": ("emotion acc (%)", "{:.1f}"),
     "emo_share": ("judged emotion (%)", "{:.1f}"),
+    "cer_best_of_n": ("best-of-N CER (%)", "{:.2f}"),
+    "headroom_captured": ("headroom captured", "{:.2f}"),
     "kl": ("KL", "{:.4f}"),
     "train_min": ("align train (min)", "{:.1f}"),
     "n_utts": ("utts", "{:d}"),

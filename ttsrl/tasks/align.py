@@ -3,11 +3,14 @@
 The methods, the loss and the options (:class:`ttsrl.align.trainer.AlignOptions`, one
 ``--<name>`` each) are those of :mod:`ttsrl.align.trainer`; this task builds the policy
 (``--init_lm``), the pair datasets, the frozen reference (or its cached log-probs, computed once
-per pair file) and DiffRO's reward model, and :func:`ttsrl.tasks.base.run_task` trains. The
-aligned LM's folder gets the text units of ``--init_lm``'s (``ttsrl.align.trainer.carry_text_units``).
+per pair file), DiffRO's reward model and GRPO's online loop (:class:`ttsrl.align.grpo.GRPOLoss`:
+the prompts of ``--token_dir``, G samples each, the token- or audio-level reward; its batches
+repeat ``--num_updates`` times and its buffer of samples is checkpointed per rank), and
+:func:`ttsrl.tasks.base.run_task` trains. The aligned LM's folder gets the text units of
+``--init_lm``'s (``ttsrl.align.trainer.carry_text_units``).
 
 ``metrics.json``: ``method``, ``train_seconds``, ``ref_cache_seconds``, ``steps``, ``best_step``,
-``pairs`` and, with validation pairs, the best model's ``val_*`` stats and ``kl``.
+``pairs`` (grpo: the prompts) and, with validation data, the best model's ``val_*`` stats and ``kl``.
 
 Usage::
 
@@ -15,6 +18,9 @@ Usage::
         --init_lm exp/base/lm/model.pt --pairs exp/base/pairs/train/pairs.jsonl \\
         --token_dir dump/tokens/train --valid_pairs exp/base/pairs/dev/pairs.jsonl \\
         --valid_token_dir dump/tokens/dev --exp_dir exp/dpo/lm
+    python -m ttsrl.bin.train_align --config conf/align/grpo.yaml --method grpo --init_lm exp/base/lm/model.pt \\
+        --token_dir dump/tokens/train_align --valid_token_dir dump/tokens/dev --reward_model exp/reward \\
+        --exp_dir exp/grpo/lm
 """
 from __future__ import annotations
 
@@ -25,8 +31,10 @@ import time
 from typing import Any
 
 from ttsrl.align.data import PairDataset, collate_pairs
+from ttsrl.align.grpo import GRPOLoss, build_group_rewards
 from ttsrl.align.ref_cache import load_or_compute_ref_logps
 from ttsrl.align.trainer import (
+    ONLINE_METHODS,
     PREFERENCE_METHODS,
     AlignLoss,
     AlignOptions,
@@ -39,17 +47,18 @@ from ttsrl.data.token_dataset import has_prompts
 from ttsrl.models.codec_lm import CodecLM
 from ttsrl.tasks.base import Task
 from ttsrl.train import distributed as du
+from ttsrl.train.trainer import TrainerConfig
 from ttsrl.utils.checkpoint import load_checkpoint
 from ttsrl.utils.config import ConfigError, add_dataclass_args, dataclass_from_args
 
 
 class AlignTask(Task):
-    description = "Align a trained codec LM to preference pairs or a reward model (DPO, RAFT, CoH, DiffRO)."
+    description = "Align a trained codec LM to preference pairs or a reward model (DPO, RAFT, CoH, DiffRO, GRPO)."
 
     def __init__(self) -> None:
         self.opts: AlignOptions | None = None
         self._speech_vocab_size = 0  # the policy's, for the pair files' checks
-        self.loss_fn: AlignLoss | None = None
+        self.loss_fn: AlignLoss | GRPOLoss | None = None
         self.pairs = 0  # training pairs
         self.ref_seconds = 0.0  # computing the reference caches
         self._start = 0.0  # when training started
@@ -69,12 +78,14 @@ class AlignTask(Task):
     def build_datasets(self, args):
         o = self.opts
         need_rejected = o.method in PREFERENCE_METHODS
-        pair_rows = 1 if o.method in ("raft", "bon", "diffro") else 2  # LM rows per pair in a training step
+        # LM rows per pair in a training step (grpo: the group, each of about the ground truth's length)
+        pair_rows = {"raft": 1, "bon": 1, "diffro": 1, "grpo": o.group_size}.get(o.method, 2)
         V = self._speech_vocab_size
-        train = PairDataset(o.token_dir, o.pairs, o.lm_prompt and has_prompts(o.token_dir),
+        pairs = None if o.method == "grpo" else o.pairs  # grpo: the prompts of the token dir, no pairs
+        train = PairDataset(o.token_dir, pairs, o.lm_prompt and has_prompts(o.token_dir),
                             need_rejected=need_rejected, rows=pair_rows, speech_vocab_size=V)
         valid = None
-        if o.valid_pairs or (o.method == "diffro" and o.valid_token_dir):
+        if o.valid_pairs or (o.method in ONLINE_METHODS and o.valid_token_dir):
             valid = PairDataset(o.valid_token_dir, o.valid_pairs, o.lm_prompt and has_prompts(o.valid_token_dir),
                                 need_rejected=need_rejected, rows=2, speech_vocab_size=V)
         self.pairs = len(train)
@@ -88,6 +99,13 @@ class AlignTask(Task):
                 carry_text_units(o.init_lm, o.token_dir, args.exp_dir)
             except ConfigError as e:
                 raise SystemExit(f"train_align: {e}") from e
+        if o.method == "grpo":
+            keep_ref = bool(o.kl_weight) or (valid is not None and o.valid_kl)
+            reward, valid_reward = build_group_rewards(o, device, with_valid=valid is not None)
+            self.loss_fn = GRPOLoss(o, load_reference(o.init_lm, device) if keep_ref else None, reward, valid_reward,
+                                    device)
+            self._start = time.time()
+            return
         use_cache = o.method in PREFERENCE_METHODS and o.ref_mode == "cache"
         keep_ref = (o.method == "diffro" or (o.method in PREFERENCE_METHODS and o.ref_mode == "model")
                     or (valid is not None and o.valid_kl))
@@ -110,8 +128,21 @@ class AlignTask(Task):
         self.loss_fn = AlignLoss(o, reference, train_cache, valid_cache, reward_fn)
         self._start = time.time()
 
+    def train_loader_options(self, args, config: TrainerConfig) -> dict:
+        """grpo: every run of grad_accum batches repeats --num_updates times (one sampling, mu updates)."""
+        if self.opts.method != "grpo":
+            return {}
+        return {"repeats": self.opts.num_updates, "repeat_group": config.grad_accum}
+
     def compute_loss(self, model, batch):
         return self.loss_fn(model, batch)
+
+    def rank_state(self) -> dict:
+        return self.loss_fn.state_dict() if isinstance(self.loss_fn, GRPOLoss) else {}
+
+    def load_rank_state(self, state: dict) -> None:
+        if isinstance(self.loss_fn, GRPOLoss):
+            self.loss_fn.load_state_dict(state)
 
     def final_metrics(self, args, trainer, valid_loader) -> dict:
         """The run's numbers and, with validation data, the best model's (every rank validates)."""

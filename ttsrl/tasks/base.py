@@ -13,7 +13,9 @@ instance, never on the class. :func:`run_task` calls its hooks in this order::
     build_model                        (may complete args.model_conf: model.pt rebuilds the model)
     build_datasets                     (train, valid or None, collate_fn)
     setup                              what the loss needs besides the model (e.g. a reference model)
+    train_loader_options               how the training batches are repeated (online RL; default: not)
     compute_loss                       the Trainer's loss
+    rank_state, load_rank_state        this rank's state in every checkpoint (e.g. a buffer of samples)
     final_metrics -> evaluate          after training: metrics.json
 
 Usage (a whole entrypoint)::
@@ -53,7 +55,7 @@ from ttsrl.utils.fileio import write_metrics
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Task", "get_parser", "run_task", "setup_training"]
+__all__ = ["Task", "TaskTrainer", "get_parser", "run_task", "setup_training"]
 
 
 class Task:
@@ -86,8 +88,21 @@ class Task:
               device: torch.device) -> None:
         """After the data, before the Trainer: what the loss needs besides the model (every rank)."""
 
+    def train_loader_options(self, args: argparse.Namespace, config: TrainerConfig) -> dict:
+        """More options of :func:`ttsrl.train.sampler.build_loader` for the training batches, e.g.
+        ``{"repeats": 2, "repeat_group": config.grad_accum}`` (several updates per sampled batch)."""
+        return {}
+
     def compute_loss(self, model: torch.nn.Module, batch: Any) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError
+
+    def rank_state(self) -> dict[str, Any]:
+        """This rank's state that the loss keeps between steps (saved in every checkpoint; see
+        :meth:`ttsrl.train.trainer.Trainer.rank_state`)."""
+        return {}
+
+    def load_rank_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`rank_state` returned (on resume, same number of processes)."""
 
     def evaluate(self, args: argparse.Namespace, model: torch.nn.Module, valid_loader) -> dict:
         """Final metrics of the best model on the validation set (rank 0), for metrics.json."""
@@ -114,6 +129,20 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefa
         if action.help and "(default" in action.help:
             return action.help
         return super()._get_help_string(action)
+
+
+class TaskTrainer(Trainer):
+    """The Trainer of :func:`run_task`: the task's per-rank state goes into every checkpoint."""
+
+    def __init__(self, task: Task, *args: Any, **kwargs: Any):
+        self.task = task
+        super().__init__(*args, **kwargs)
+
+    def rank_state(self) -> dict[str, Any]:
+        return self.task.rank_state()
+
+    def load_rank_state(self, state: dict[str, Any]) -> None:
+        self.task.load_rank_state(state)
 
 
 def get_parser(task: Task | type[Task]) -> argparse.ArgumentParser:
@@ -176,11 +205,13 @@ def _run(task: Task, args: argparse.Namespace) -> dict:
     os.makedirs(args.exp_dir, exist_ok=True)
     task.setup(args, model, train_ds, valid_ds, device)
     max_train, max_valid = task.batch_limits(args)
-    train = build_loader(train_ds, train_ds.lengths, max_train, collate, seed=cfg.seed, num_workers=cfg.num_workers)
+    train = build_loader(train_ds, train_ds.lengths, max_train, collate, seed=cfg.seed, num_workers=cfg.num_workers,
+                         **task.train_loader_options(args, cfg))
     valid = None
     if valid_ds is not None:
         valid = build_loader(valid_ds, valid_ds.lengths, max_valid, collate, shuffle=False)
-    trainer = Trainer(model, train, valid, task.compute_loss, cfg, args.exp_dir, resolved_config=args, device=device)
+    trainer = TaskTrainer(task, model, train, valid, task.compute_loss, cfg, args.exp_dir, resolved_config=args,
+                          device=device)
     summary = trainer.train()
     metrics = task.final_metrics(args, trainer, valid)
     if metrics and du.is_main():

@@ -34,7 +34,7 @@ from ttsrl.text.tokenizer import (
 )
 from ttsrl.train import distributed as du
 from ttsrl.train.trainer import move_to_device, unwrap_model
-from ttsrl.utils.config import build_dataclass
+from ttsrl.utils.config import build_dataclass, str2bool
 from ttsrl.utils.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -57,8 +57,12 @@ class LMTask(Task):
                        help="utt2spk of the training set: prompts training items with another utterance of their "
                             "speaker, laid out as zero-shot synthesis reads them (see --prompt_prob)")
         p.add_argument("--prompt_prob", type=float, default=0.5,
-                       help="share of training items prompted (with --utt2spk); a valid set with prompts "
-                            "(stage 3's prompt_speech.scp) is always read with its prompts")
+                       help="share of training items prompted (with --utt2spk and --lm_prompt true); a valid set "
+                            "with prompts (stage 3's prompt_speech.scp) is read with its prompts")
+        p.add_argument("--lm_prompt", type=str2bool, default=True,
+                       help="the LM will read zero-shot prompts, as in sample_lm and synthesize (false: it learns "
+                            "the text alone: no prompted training items, whatever --utt2spk and --prompt_prob say, "
+                            "and the valid set is read without its prompts)")
 
     @staticmethod
     def resolve_text_units(args: argparse.Namespace) -> None:
@@ -102,21 +106,24 @@ class LMTask(Task):
         return CodecLM(cfg)
 
     def build_datasets(self, args):
-        utt2spk = read_kv(args.utt2spk) if args.utt2spk else None
+        utt2spk = read_kv(args.utt2spk) if args.utt2spk and args.lm_prompt else None
         max_len = args.model_conf.get("max_len")
         train = PromptedTokenDataset(TokenDataset(args.train_dir), utt2spk, args.prompt_prob, args.seed, max_len)
-        valid = PromptedTokenDataset(TokenDataset(args.valid_dir, with_prompt=has_prompts(args.valid_dir)))
+        valid_prompted = args.lm_prompt and has_prompts(args.valid_dir)
+        valid = PromptedTokenDataset(TokenDataset(args.valid_dir, with_prompt=valid_prompted))
         if utt2spk:
             logger.info("prompted training: %d of %d items carry a prompt", len(train.partner), len(train))
         return train, valid, collate_tokens
 
     @staticmethod
-    def _forward(model, batch):
+    def _forward(model, batch, drop_text=None):
         return model(batch["text"], batch["text_lens"], batch["speech"], batch["speech_lens"],
-                     batch.get("prompt_lens"))
+                     batch.get("prompt_lens"), drop_text=drop_text)
 
     def compute_loss(self, model, batch):
-        out = self._forward(model, batch)
+        p = unwrap_model(model).config.text_dropout  # CFG: that share of items is read without its text
+        drop = torch.rand(batch["text_lens"].shape, device=batch["text_lens"].device) < p if p > 0 else None
+        out = self._forward(model, batch, drop)
         n = out.mask.sum()
         stats = {"ce": out.loss.detach(), "acc": out.acc.detach(), "weight": n}
         loss = out.loss

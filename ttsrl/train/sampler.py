@@ -19,6 +19,9 @@ Usage::
 
     # or, with the rank and world size of the current process group:
     loader = build_loader(dataset, lengths, max_tokens=8000, collate_fn=collate, num_workers=2)
+
+    # every group of 2 batches twice (GRPO's policy updates per sampled batch); batches get "repeat", "slot"
+    loader = build_loader(dataset, lengths, max_tokens=8000, collate_fn=collate, repeats=2, repeat_group=2)
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from ttsrl.train import distributed as dist_utils
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BucketBatchSampler", "build_loader", "make_batches"]
+__all__ = ["BucketBatchSampler", "RepeatTagged", "RepeatedBatchSampler", "build_loader", "make_batches"]
 
 
 def make_batches(lengths: np.ndarray, max_tokens: int) -> tuple[list[list[int]], int]:
@@ -152,6 +155,77 @@ class BucketBatchSampler(Sampler[list[int]]):
         return self.num_batches - self.start_batch
 
 
+class RepeatedBatchSampler(Sampler[list[tuple[int, int, int]]]):
+    """Every run of ``group`` consecutive batches of ``base`` yielded ``repeats`` times in a row.
+
+    Online RL makes several policy updates on one batch of samples (GRPO's mu, Shao et al. 2024,
+    Algorithm 1); with gradient accumulation the samples of ``group`` batches make one update, so
+    the run of ``group`` batches is what repeats: ``b1 b2 | b1 b2`` for ``repeats=2, group=2``.
+    Each index becomes ``(index, repeat, slot)``: the pass over the run (0 = first) and the batch's
+    place in it, which :class:`RepeatTagged` puts into the items (and the collate function into the
+    batch), so that the loss knows when to sample and which samples to reuse. With ``group > 1``
+    and ``repeats > 1`` a last run shorter than ``group`` is dropped (it would share one update
+    with its own repeat), unless the epoch has no full run. ``set_epoch(epoch, start_batch)``
+    counts the repeated batches, so a resumed run continues in the middle of a run.
+    """
+
+    def __init__(self, base: BucketBatchSampler, repeats: int = 1, group: int = 1):
+        if repeats < 1 or group < 1:
+            raise ValueError(f"RepeatedBatchSampler: repeats ({repeats}) and group ({group}) must be >= 1")
+        self.base, self.repeats, self.group = base, int(repeats), int(group)
+        self.epoch = 0
+        self.start_batch = 0
+
+    def _plan(self) -> list[tuple[int, int, int]]:
+        """``(position in base's epoch, repeat, slot)`` of every batch of the epoch."""
+        self.base.set_epoch(self.epoch)
+        n = len(self.base)
+        runs = [list(range(s, min(s + self.group, n))) for s in range(0, n, self.group)]
+        if self.group > 1 and self.repeats > 1 and len(runs) > 1 and len(runs[-1]) < self.group:
+            runs.pop()
+        return [(pos, k, slot) for run in runs for k in range(self.repeats) for slot, pos in enumerate(run)]
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch = int(epoch)
+        n = len(self._plan())
+        if not 0 <= start_batch <= n:
+            raise ValueError(f"start_batch {start_batch} not in [0, {n}]")
+        self.start_batch = int(start_batch)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
+        plan = self._plan()
+        batches = list(self.base)
+        for pos, k, slot in plan[self.start_batch :]:
+            yield [(i, k, slot) for i in batches[pos]]
+
+    def __len__(self) -> int:
+        return len(self._plan()) - self.start_batch
+
+
+class RepeatTagged(Dataset):
+    """``dataset[(index, repeat, slot)]``: the item of ``dataset`` with ``repeat`` and ``slot`` added
+    (:class:`RepeatedBatchSampler`'s indices); ``collate(items)`` adds them to the batch."""
+
+    def __init__(self, dataset: Dataset, collate_fn: Callable[[list[Any]], Any] | None):
+        self.dataset, self.collate_fn = dataset, collate_fn
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, idx: tuple[int, int, int]) -> dict:
+        i, k, slot = idx
+        return {**self.dataset[i], "repeat": k, "slot": slot}
+
+    def collate(self, items: list[dict]) -> dict:
+        tags = {(it["repeat"], it["slot"]) for it in items}
+        if len(tags) != 1:
+            raise ValueError(f"a batch mixes repeats or slots {sorted(tags)}")
+        k, slot = tags.pop()
+        rest = [{key: v for key, v in it.items() if key not in ("repeat", "slot")} for it in items]
+        batch = self.collate_fn(rest) if self.collate_fn is not None else rest
+        return {**batch, "repeat": k, "slot": slot}
+
+
 def build_loader(
     dataset: Dataset,
     lengths: Sequence[int] | np.ndarray,
@@ -162,9 +236,20 @@ def build_loader(
     num_workers: int = 0,
     drop_last: bool = False,
     pin_memory: bool | None = None,
+    repeats: int | None = None,
+    repeat_group: int = 1,
 ) -> DataLoader:
-    """A DataLoader over a :class:`BucketBatchSampler` for this process's rank."""
-    sampler = BucketBatchSampler(lengths, max_tokens, shuffle=shuffle, seed=seed, drop_last=drop_last)
+    """A DataLoader over a :class:`BucketBatchSampler` for this process's rank.
+
+    ``repeats``: every run of ``repeat_group`` batches is yielded that many times in a row, and
+    each batch (a mapping) gets ``"repeat"`` and ``"slot"`` (:class:`RepeatedBatchSampler`);
+    None: plain batches.
+    """
+    sampler: Sampler = BucketBatchSampler(lengths, max_tokens, shuffle=shuffle, seed=seed, drop_last=drop_last)
+    if repeats is not None:
+        sampler = RepeatedBatchSampler(sampler, repeats, repeat_group)
+        tagged = RepeatTagged(dataset, collate_fn)
+        dataset, collate_fn = tagged, tagged.collate
     return DataLoader(
         dataset,
         batch_sampler=sampler,

@@ -49,7 +49,9 @@ while checkpoints keep both (``model``: the trained weights, ``ema``: the averag
 
 Subclasses may override :meth:`Trainer.on_step_end`, :meth:`Trainer.on_validation_end`,
 :meth:`Trainer.extra_state` and :meth:`Trainer.load_extra_state` (more state that must be
-checkpointed).
+checkpointed), and :meth:`Trainer.rank_state` and :meth:`Trainer.load_rank_state` (state that
+differs between ranks, e.g. an online-RL method's buffer of samples: gathered from every rank
+into each checkpoint, each rank gets its own back).
 """
 
 from __future__ import annotations
@@ -477,6 +479,15 @@ class Trainer:
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`extra_state` returned."""
+
+    def rank_state(self) -> dict[str, Any]:
+        """This rank's own state to checkpoint (called on every rank at every checkpoint; CPU tensors,
+        numbers, strings, lists, dicts)."""
+        return {}
+
+    def load_rank_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`rank_state` returned on this rank (only when resuming with the same
+        number of processes; otherwise it is not called)."""
 
     # ------------------------------------------------------------------ main loop
 
@@ -910,10 +921,13 @@ class Trainer:
         Collective: every rank calls it (each contributes its RNG state).
         """
         rng = dist_utils.all_gather_object(get_rng_state())
+        ranks = dist_utils.all_gather_object(self.rank_state())
         if self.is_main:
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
             state = self.state_dict()
             state["rng"] = rng
+            if any(ranks):  # optional: checkpoints of trainers without rank state lack it
+                state["rank_state"] = ranks
             path = self.ckpt_dir / f"step_{self.step}.pt"
             save_checkpoint(state, path)
             atomic_write_text(self.ckpt_dir / "latest", path.name + "\n")
@@ -964,6 +978,9 @@ class Trainer:
         rng = state["rng"]
         if state["world_size"] == self.world_size and len(rng) == self.world_size:
             self._pending_rng = rng[self.rank]
+            ranks = state.get("rank_state")
+            if ranks is not None and len(ranks) == self.world_size:
+                self.load_rank_state(ranks[self.rank])
         else:
             logger.warning(
                 "checkpoint written by %d process(es), now %d: restarting at the next epoch with fresh seeds",

@@ -40,9 +40,12 @@
 #                                (--text_token_type follows them), stage 4 trains nothing, and stages 3 and 5-9
 #                                read the models from DIR and never write there (default: none, stages 2/4 train)
 #   --align_methods "M ..."      alignment methods of stage 7, each a model tag of stages 8-9
-#                                (default dpo; any of: dpo speechalign raft coh diffro; diffro_<emotion>, e.g.
-#                                diffro_happy, is DiffRO with that target emotion for every utterance: emotion
-#                                control, judged by stage 9's emotion judge as the share of that emotion)
+#                                (default dpo; any of: dpo speechalign raft coh diffro grpo grpo_audio;
+#                                diffro_<emotion>, e.g. diffro_happy, is DiffRO with that target emotion for every
+#                                utterance: emotion control, judged by stage 9's emotion judge as the share of that
+#                                emotion; grpo is online RL with the token-level reward (the reward model),
+#                                grpo_audio the same with the audio-level reward: flow + vocoder, re-encoded and read
+#                                by the tokenizer's CTC head; neither needs pairs, conf/align/grpo.yaml)
 #   --align_method M             the same for one method
 #   --align_set_size N           training texts sampled for alignment: a prompted subset of train_set,
 #                                data/<train_set>_align (default 300)
@@ -57,6 +60,11 @@
 #   --reward_args "..."          more options for ttsrl.bin.train_reward
 #   --reward_weights "{...}"     token-level reward of candidates, e.g. "{text: 1.0, quality: 0.2}" (default text only)
 #   --pair_margin X              stage 6: best-vs-worst pairs closer than X in reward are dropped (default 0)
+#   --headroom_best_of N         stage 9: the base LM samples N candidates per valid_set text; every aligned LM's
+#                                samples are compared with the best of N by its reward, all read by the tokenizer's
+#                                CTC head (not the judge): headroom_captured in results.json / RESULTS.md under the
+#                                valid set (ttsrl.bin.headroom; default 16, 0 = off)
+#   --headroom_candidates N      stage 9: samples per valid_set text of every aligned LM for it (default 4)
 #   --reward_vs_judge_utts N     stage 9: Spearman of reward vs judge CER, and how often the judge agrees with
 #                                best-vs-worst pairs, over the candidates of N dev utterances
 #                                (each synthesized and transcribed; default 40, 0 = off) -> exp/reward/metrics.json
@@ -68,8 +76,8 @@
 #   --vocoder_config FILE        stage 4 vocos config (default ${MAIN_ROOT}/conf/vocoder/<conf_size>.yaml)
 #   --sample_sets, --num_candidates, --sample_args   stage 5 sampling (default: the align set and dev, 4)
 #   --lm_prompt true|false       whether the codec LM reads the zero-shot prompt (its text and speech tokens)
-#                                in stages 5, 7, 8 and the KL of 9; false: the prompt conditions the flow model
-#                                only (default true)
+#                                in stages 4 (training layout), 5, 7, 8 and the KL of 9; false: the prompt conditions
+#                                the flow model only, and the LM trains on the text alone (default true)
 #   --decode_models "..."        stage 8: models that synthesize the test sets (default: resynth base and the
 #                                align methods; resynth: golden tokens)
 #   --decode_args "..."          options of ttsrl.bin.synthesize (sampling, --flow_n_steps, ...)
@@ -134,6 +142,8 @@ reward_args=""          # stage 6: extra options of ttsrl.bin.train_reward
 reward_weights="{text: 1.0}"  # stage 6: weights of the token-level reward of candidates
 pair_margin=0           # stage 6: minimum reward gap of best-vs-worst pairs
 reward_vs_judge_utts=40 # stage 9: dev utterances whose candidates are synthesized to correlate reward and judge (0: off)
+headroom_best_of=16     # stage 9: base candidates per valid_set text for the headroom report (0: off)
+headroom_candidates=4   # stage 9: candidates per valid_set text of every aligned LM for the headroom report
 tokenizer_config=""     # stage 2: speech tokenizer config (empty: ${MAIN_ROOT}/conf/tokenizer/<conf_size>.yaml)
 tokenizer_args=""       # stage 2: extra options of ttsrl.bin.train_tokenizer
 text_token_type=char    # stages 3-8: the codec LM's text units: char (the tokenizer's CTC units), phn or bpe
@@ -187,7 +197,9 @@ check_int stage 1 9
 check_int stop_stage 1 9
 [ "${stage}" -le "${stop_stage}" ] || fail "--stage ${stage} is after --stop_stage ${stop_stage}: nothing would run"
 for o in nj fs num_iters num_candidates decode_nj; do check_int "${o}" 1; done
-for o in ngpu align_set_size reward_vs_judge_utts; do check_int "${o}" 0; done
+for o in ngpu align_set_size reward_vs_judge_utts headroom_best_of; do check_int "${o}" 0; done
+check_int headroom_candidates 1
+[ "${headroom_best_of}" -ne 1 ] || fail "--headroom_best_of must be 0 (off) or at least 2, got 1"
 [[ ${pair_margin} =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]] ||
   fail "--pair_margin must be a number >= 0, got '${pair_margin}'"
 case ${vocoder} in griffin_lim|vocos) ;; *) fail "--vocoder must be griffin_lim or vocos, got '${vocoder}'" ;; esac
@@ -219,12 +231,13 @@ pair_mode() {
     dpo|coh|diffro|diffro_?*) echo best_worst ;;  # diffro_<emotion>: DiffRO toward one target emotion
     speechalign) echo golden ;;
     raft|bon) echo best ;;
-    *) fail "unknown --align_methods entry '$1' (dpo speechalign raft bon coh diffro diffro_<emotion>)" ;;
+    grpo|grpo_audio) echo none ;;  # online RL: it samples and scores its own candidates
+    *) fail "unknown --align_methods entry '$1' (dpo speechalign raft bon coh diffro diffro_<emotion> grpo grpo_audio)" ;;
   esac
 }
 for method in ${align_methods}; do pair_mode "${method}" >/dev/null || exit 1; done
 decode_threads=0; [ "${decode_nj}" -gt 1 ] && decode_threads=1  # parallel jobs: one thread each (0: torch's default)
-case ${lm_prompt} in  # --lm_prompt of sample_lm, train_align, synthesize and lm_kl (the same meaning in each)
+case ${lm_prompt} in  # --lm_prompt of train_lm, sample_lm, train_align, synthesize and lm_kl (one meaning in each)
   true|false) ;;
   *) echo "$0: --lm_prompt must be true or false, got '${lm_prompt}'" >&2; exit 1 ;;
 esac
@@ -252,7 +265,7 @@ done
 method_iters() {
   case $1 in
     speechalign) echo "${num_iters}" ;;
-    diffro|diffro_*) echo 1 ;;
+    diffro|diffro_*|grpo|grpo_audio) echo 1 ;;
     *) echo "${online_iters_of[$1]:-${online_iters_of[all]:-1}}" ;;
   esac
 }
@@ -434,7 +447,7 @@ elif [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   log "Stage 4: base TTS: codec LM, flow matching${vocoder:+, vocoder ${vocoder}} (codebook ${vocab})"
   train_model "${expdir}/base/lm" "${lm_config}" ttsrl.bin.train_lm --speech_vocab_size "${vocab}" \
     --train_dir "${tok}/${train_set}" --valid_dir "${tok}/${valid_set}" --token_list "${tok}/${train_set}/tokens.txt" \
-    --utt2spk "${datadir}/${train_set}/utt2spk"
+    --utt2spk "${datadir}/${train_set}/utt2spk" --lm_prompt "${lm_prompt}"
   train_model "${expdir}/base/flow" "${flow_config}" ttsrl.bin.train_flow --speech_vocab_size "${vocab}" \
     --train_dir "${tok}/${train_set}" --train_feats "${dumpdir}/feats/${train_set}/feats.scp" \
     --valid_dir "${tok}/${valid_set}" --valid_feats "${dumpdir}/feats/${valid_set}/feats.scp" \
@@ -512,6 +525,13 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
             --lm_prompt "${lm_prompt}")
     [ "${algo}" = diffro ] && common+=(--reward_model "${expdir}/reward")
     [[ ${method} == diffro_* ]] && common+=(--target_emotion "${method#diffro_}")
+    if [ "${method}" = grpo ]; then
+      common+=(--reward_model "${expdir}/reward")
+    elif [ "${method}" = grpo_audio ]; then  # synthesized with the align set's (and the valid set's) prompts
+      common+=(--reward audio --data_dir "${datadir}/${align_set}" --valid_data_dir "${datadir}/${valid_set}"
+               --tokenizer_dir "${tokenizer_dir}" --flow "${base_dir}/flow/model.pt")
+      [ "${vocoder}" != vocos ] || common+=(--vocoder vocos --vocoder_path "${base_dir}/vocoder/model.pt")
+    fi
     # iteration k > 1 samples the align set and the valid set with iteration k-1, its init and reference
     # (iteration 1 learns from stage 5's base samples); validation pairs of an older policy would rank
     # SpeechAlign's golden tokens, or a round's chosen samples, against the wrong reference
@@ -529,11 +549,17 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
           score_and_pair "${sroot}/${dset}" "${dset}"
         done
       fi
-      log "Stage 7: ${method} (iteration ${k}/${iters}) on the ${pmode} pairs of ${align_set}"
+      pairs=()
+      if [ "${pmode}" = none ]; then
+        log "Stage 7: ${method} online on the texts of ${align_set} (no pairs)"
+      else
+        log "Stage 7: ${method} (iteration ${k}/${iters}) on the ${pmode} pairs of ${align_set}"
+        pairs=(--pairs "${sroot}/${align_set}/pairs/${pmode}/pairs.jsonl"
+               --valid_pairs "${sroot}/${valid_set}/pairs/${pmode}/pairs.jsonl")
+      fi
       # shellcheck disable=SC2086
-      train_model "${adir}/lm" "${conf}" ttsrl.bin.train_align "${common[@]}" --init_lm "${init}" \
-        --pairs "${sroot}/${align_set}/pairs/${pmode}/pairs.jsonl" \
-        --valid_pairs "${sroot}/${valid_set}/pairs/${pmode}/pairs.jsonl" ${align_args}
+      train_model "${adir}/lm" "${conf}" ttsrl.bin.train_align "${common[@]}" --init_lm "${init}" "${pairs[@]}" \
+        ${align_args}
       init=${adir}/lm/model.pt
     done
     if [ "${iters}" -gt 1 ]; then
@@ -618,8 +644,29 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
       --out_dir "${vdir}" --num_utts "${reward_vs_judge_utts}" --metrics_json "${expdir}/reward/metrics.json"
     touch "${vdir}/.done"
   fi
+  hmodels=(); haudio=()  # the headroom: every aligned LM's samples against the base's best of N by its reward
+  for model in ${decode_models}; do
+    { [ "${model}" != base ] && [ -f "${expdir}/${model}/lm/model.pt" ]; } || continue
+    hmodels+=("${model}=${expdir}/${model}/lm/model.pt")
+    [[ ${model} != grpo_audio* ]] || haudio+=("${model}")
+  done
+  if [ "${headroom_best_of}" -gt 0 ] && [ ${#hmodels[@]} -gt 0 ]; then
+    log "Stage 9: headroom on ${valid_set}: ${headroom_candidates} samples of each aligned LM vs the best of ${headroom_best_of} of base"
+    hargs=()
+    [ ${#haudio[@]} -eq 0 ] || hargs=(--audio_models "${haudio[@]}" --data_dir "${datadir}/${valid_set}"
+                                      --flow "${base_dir}/flow/model.pt" --vocoder "${vocoder}")
+    [ ${#haudio[@]} -eq 0 ] || [ "${vocoder}" != vocos ] || hargs+=(--vocoder_path "${base_dir}/vocoder/model.pt")
+    # shellcheck disable=SC2086
+    ${decode_cmd} --gpu "${ngpu}" "${expdir}/headroom/${valid_set}/log/headroom.log" python -m ttsrl.bin.headroom \
+      --token_dir "${dumpdir}/tokens/${valid_set}" --tokenizer_dir "${tokenizer_dir}" --base_lm "${base_lm}" \
+      --models "${hmodels[@]}" --reward_model "${expdir}/reward" --reward_weights "${reward_weights}" \
+      --out_dir "${expdir}/headroom/${valid_set}" --results "${expdir}/results.json" --set_name "${valid_set}" \
+      --best_of "${headroom_best_of}" --num_candidates "${headroom_candidates}" --lm_prompt "${lm_prompt}" \
+      --ngpu "${ngpu}" "${hargs[@]}" ${sample_args}
+  fi
+  # RESULTS.md: every set of results.json (the valid set's headroom too); the page: the test sets
   python -m ttsrl.bin.make_report --results "${expdir}/results.json" --out "${expdir}/RESULTS.md" \
-    --html_dir "${expdir}/report" --exp_dir "${expdir}" --data_dir "${datadir}"
+    --html_dir "${expdir}/report" --exp_dir "${expdir}" --data_dir "${datadir}" --test_sets "${test_sets}"
   log "Stage 9: wrote ${expdir}/results.json, ${expdir}/RESULTS.md and ${expdir}/report/index.html"
 fi
 log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -6,8 +6,11 @@
 #
 # The small codec LM follows the text better when it does not continue the prompt: on dev (base
 # LM, top-k 50) judge CER 78.7 % with the LM prompted vs 71.0 % with the prompt given to the flow
-# model only, at the same speaker similarity (0.703); so --lm_prompt false. Decoding at top-k 10,
-# temperature 0.8 then gives 65.3 % (similarity 0.693); top-k 5, 0.7 gives 64.2 % (0.685).
+# model only, at the same speaker similarity (0.703); so --lm_prompt false, which also trains the LM
+# on the text alone (stage 4): its sampled dev candidates, read by the tokenizer's CTC head, went from
+# 65.4 % to 39.0 % CER over an LM trained half on prompted items (demo sizes). With the committed
+# table's LM (prompted training), decoding at top-k 10, temperature 0.8 gave judge CER 65.3 % on dev
+# (similarity 0.693); top-k 5, 0.7 gave 64.2 % (0.685).
 #
 # Alignment learns from 2000 training texts (rl.sh's 300 pairs went through DPO's 300 steps 24
 # times, 2000 about 3.5 times), and the candidates are sampled at the decoding settings, so that
