@@ -17,7 +17,7 @@ set -euo pipefail
   --align_set_size 600 \
   --online_iters 1 \
   --align_args "--max_steps 60 --valid_interval 30" \
-  --decode_args "--top_k 10 --temperature 0.8 --flow_n_steps 6" \
+  --decode_args "--top_k 10 --temperature 0.8 --cfg_scale 1 --flow_n_steps 6" \
   --emotion_judge_args "--max_utts 3000" \
   --second_judge none \
   --score_metrics "wer,cer,sim,f0v,nll" \

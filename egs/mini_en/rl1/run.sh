@@ -10,7 +10,10 @@
 # on the text alone (stage 4): its sampled dev candidates, read by the tokenizer's CTC head, went from
 # 65.4 % to 39.0 % CER over an LM trained half on prompted items (demo sizes). With the committed
 # table's LM (prompted training), decoding at top-k 10, temperature 0.8 gave judge CER 65.3 % on dev
-# (similarity 0.693); top-k 5, 0.7 gave 64.2 % (0.685).
+# (similarity 0.693); top-k 5, 0.7 gave 64.2 % (0.685). Classifier-free guidance on the text at scale 1
+# (the LM configs train with text_dropout 0.1) took the text-alone demo LM's dev candidates from
+# 41.6 % to 37.3 % (scale 2: 39.0 %); an LM trained without text dropout cannot be guided: drop
+# --cfg_scale from both arguments for one (e.g. a --base_exp LM).
 #
 # Alignment learns from 2000 training texts (rl.sh's 300 pairs went through DPO's 300 steps 24
 # times, 2000 about 3.5 times), and the candidates are sampled at the decoding settings, so that
@@ -32,6 +35,6 @@ set -euo pipefail
   --online_iters "dpo:2" \
   --lm_prompt false \
   --align_set_size 2000 \
-  --sample_args "--top_k 10 --temperature 0.8" \
-  --decode_args "--top_k 10 --temperature 0.8 --flow_n_steps 10" \
+  --sample_args "--top_k 10 --temperature 0.8 --cfg_scale 1" \
+  --decode_args "--top_k 10 --temperature 0.8 --cfg_scale 1 --flow_n_steps 10" \
   "$@"
