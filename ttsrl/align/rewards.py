@@ -43,16 +43,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import ChainMap
 from collections.abc import Mapping, Sequence
-from glob import glob
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from ttsrl.data.arrays import read_scp
+from ttsrl.data.candidates import candidate_sort_key, parse_candidate_key, read_candidates
 from ttsrl.data.datadir import DataDirError, read_kv
 from ttsrl.data.token_dataset import ctc_text_path, pad_1d, read_id_file
 from ttsrl.models.ctc import greedy_ctc
@@ -177,29 +175,6 @@ class TokenReward:
 
 
 # --------------------------------------------------------------------------- samples dirs
-def parse_candidate_key(key: str) -> tuple[str, int]:
-    """``"<utt>-c<k>"`` -> ``(utt, k)``; ValueError otherwise."""
-    utt, sep, k = key.rpartition("-c")
-    if not sep or not utt or not k.isdigit():
-        raise ValueError(f"candidate key {key!r} is not <utt>-c<k>")
-    return utt, int(k)
-
-
-def candidate_sort_key(key: str) -> tuple[str, int]:
-    return parse_candidate_key(key)
-
-
-def read_candidates(samples_dir: str) -> Mapping[str, np.ndarray]:
-    """The candidates' tokens: ``tokens.scp``, or the job shards ``tokens.<n>.scp`` merged (lazy)."""
-    one = os.path.join(samples_dir, "tokens.scp")
-    if os.path.isfile(one):
-        return read_scp(one)
-    shards = sorted(glob(os.path.join(samples_dir, "tokens.*.scp")))
-    if not shards:
-        raise DataDirError(f"{samples_dir}: no tokens.scp (nor tokens.<job>.scp shards)")
-    return ChainMap(*[read_scp(s) for s in shards])
-
-
 def read_targets(data_dir: str | None, fixed: Mapping[str, str] | None, heads: Sequence[str]) -> dict:
     """``{head: {utt: name}}`` from a data dir's utt2emo/utt2gender/utt2age, or one name for every utterance."""
     out: dict[str, Any] = {}

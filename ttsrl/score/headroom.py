@@ -31,7 +31,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from ttsrl.align.rewards import parse_candidate_key, read_candidates
+from ttsrl.data.candidates import parse_candidate_key, read_candidates
 from ttsrl.data.datadir import DataDirError
 from ttsrl.data.token_dataset import ctc_text_path, pad_1d, read_id_file
 from ttsrl.models.speech_tokenizer import char_errors
