@@ -13,6 +13,8 @@ from ttsrl.bin import make_pairs, score_candidates
 from ttsrl.data.arrays import write_ark_scp
 from ttsrl.data.datadir import DataDir, write_kv
 from ttsrl.models.asr import CTCASR, CTCASRConfig
+from ttsrl.models.ctc import greedy_ctc
+from ttsrl.models.speech_tokenizer import unit_error_rates
 from ttsrl.sample.synthesize import FlowOptions, TTSPipeline, UttError
 from ttsrl.text.tokenizer import build_token_list
 from ttsrl.utils.config import to_plain
@@ -110,3 +112,18 @@ def test_score_candidates_cli_writes_rewards_for_make_pairs(setup, tiny_tts_mode
     assert (tmp_path / "pairs" / "pairs.jsonl").is_file()
     with pytest.raises(SystemExit, match="--data_dir"):
         score_candidates.main(["--reward", "audio", "--samples_dir", str(samples), "--token_dir", str(tok_dir)])
+
+
+def test_audio_reward_cer_reads_the_re_encoded_audio(setup):
+    tts, d, utts, tokens = setup
+    scorer = AudioReward(tts, d, flow_opts=FlowOptions(n_steps=2))
+    out = scorer.score(tokens, utts=utts, cer=True)
+    assert set(out) == {"text", "reward", "cer"} and out["cer"].shape == (3,) and (out["cer"] >= 0).all()
+    assert torch.allclose(out["text"], scorer.score(tokens, utts=utts)["text"])  # the same pass, the same reward
+    wavs = scorer.synthesize(tokens, utts)
+    tok = tts.tokenizer
+    with torch.no_grad():  # candidate 0 re-encoded alone, read greedily
+        codes, lens = tok.encode_wav(wavs[0], tts.sample_rate)
+        lp, lp_lens = tok.ctc_log_probs(codes, lens)
+    ref = list(scorer._item(utts[0])["ctc_text"])
+    assert float(out["cer"][0]) == pytest.approx(unit_error_rates([ref], greedy_ctc(lp, lp_lens))[0])
