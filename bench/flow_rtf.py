@@ -11,7 +11,15 @@ depend on the weights. Distillation to few steps (DMO) starts from this table.
 The last line is one JSON object: ``ours`` = flow RTF at ``--few`` NFE (default 4), ``peer`` =
 flow RTF at ``--many`` NFE (default 32), ratio = peer / ours (how many times faster few-step is).
 
+``--student``: the DMO student (``--student_flow``, e.g. ``exp/base/flow_dmo/student``; default the
+same random model) at every NFE of ``--student_nfe`` (renoise sampler, no guidance: one estimator
+pass per step) against the teacher at the recipe's decoding setting (``--teacher_nfe`` 10 Euler
+steps with guidance ``--cfg_scale``). ``ours`` = the fastest student among ``--meets_bar`` (the NFEs
+whose judged CER and SIM met the quality bar of the DMO rows; default all), ``peer`` = the
+teacher, ratio = peer / ours.
+
 Usage: python bench/flow_rtf.py [--flow exp/base/flow/model.pt] [--nfe 1 2 4 8 16 32] [--threads 2]
+       python bench/flow_rtf.py --student [--flow exp/base/flow --student_flow exp/base/flow_dmo/student]
 """
 from __future__ import annotations
 
@@ -40,16 +48,22 @@ def get_parser():
     p.add_argument("--repeats", type=int, default=3, help="timed runs per NFE; the median is reported")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--vocoder", type=str, default="true", choices=["true", "false"], help="also time Griffin-Lim")
+    p.add_argument("--student", action="store_true", help="time the DMO student against the teacher (see above)")
+    p.add_argument("--student_flow", default=None, help="the student's model.pt or folder (default: as --flow)")
+    p.add_argument("--student_nfe", type=int, nargs="+", default=[1, 2, 4], help="student steps timed")
+    p.add_argument("--teacher_nfe", type=int, default=10, help="the teacher's decoding steps (with guidance)")
+    p.add_argument("--meets_bar", type=int, nargs="*", default=None,
+                   help="student NFEs that met the quality bar (default: all of --student_nfe)")
     return p
 
 
-def build_flow(args):
+def build_flow(args, path=None):
     from ttsrl.models.flow import FlowConfig, FlowMatching
 
-    if args.flow:
+    if path or args.flow:
         from ttsrl.models.flow import load_flow
 
-        return load_flow(args.flow)
+        return load_flow(path or args.flow)
     import yaml
 
     with open(args.config, encoding="utf-8") as f:
@@ -76,6 +90,39 @@ def main(argv=None):
     prompt_mel = torch.randn(args.batch, cfg.n_mels, P * cfg.token_frames, generator=g) - 5.0
     audio_s = args.batch * args.seconds
     vocoder = GriffinLim() if args.vocoder == "true" else None
+
+    def timed(model, nfe, cfg_scale, solver):
+        def run():
+            mel, _ = model.synthesize(tokens, lens, prompt_tokens=prompt, prompt_mel=prompt_mel, n_steps=nfe,
+                                      cfg_scale=cfg_scale, solver=solver, generator=torch.Generator().manual_seed(1))
+            return mel
+        with torch.inference_mode():
+            return median_time(run, args.repeats) / audio_s
+
+    if args.student:
+        student = build_flow(args, args.student_flow)
+        teacher_rtf = timed(flow, args.teacher_nfe, args.cfg_scale, "euler")
+        srows = [{"nfe": n, "flow_rtf": timed(student, n, 0.0, "renoise")} for n in args.student_nfe]
+        print(f"\n| flow | NFE | estimator passes | RTF | teacher RTF / RTF |\n|---|---|---|---|---|\n"
+              f"| teacher (Euler, guidance {args.cfg_scale}) | {args.teacher_nfe} | {2 * args.teacher_nfe} | "
+              f"{teacher_rtf:.4f} | 1 |")
+        for r in srows:
+            print(f"| student (renoise) | {r['nfe']} | {r['nfe']} | {r['flow_rtf']:.4f} | "
+                  f"{teacher_rtf / r['flow_rtf']:.2f} |")
+        ok = [r for r in srows if args.meets_bar is None or r["nfe"] in args.meets_bar]
+        if not ok:
+            raise SystemExit(f"--meets_bar {args.meets_bar}: none of --student_nfe {args.student_nfe}")
+        best = min(ok, key=lambda r: r["flow_rtf"])
+        print(json.dumps({
+            "bench": "flow_rtf_student", "ours": round(best["flow_rtf"], 5), "peer": round(teacher_rtf, 5),
+            "unit": "RTF (s compute / s audio)", "ratio": round(teacher_rtf / best["flow_rtf"], 3),
+            "ours_is": f"DMO student at NFE {best['nfe']} (renoise, no guidance)",
+            "peer_is": f"teacher at NFE {args.teacher_nfe} (Euler, guidance {args.cfg_scale})",
+            "table": srows, "meets_bar": args.meets_bar, "batch": args.batch, "seconds": args.seconds,
+            "threads": torch.get_num_threads(), "weights": args.student_flow or args.flow or "random (small config)",
+            "machine": platform.machine(),
+        }))
+        return
 
     rows = []
     with torch.inference_mode():

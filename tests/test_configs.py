@@ -137,8 +137,43 @@ def build_align(conf, tmp_path):
         return build_policy(args.init_lm, args.method, args.model_conf)
 
 
+def build_speaker(conf, tmp_path):
+    from ttsrl.feats.stats import FeatStats
+    from ttsrl.tasks.speaker import SpeakerTask
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "utt2spk").write_text("a-1 a\nb-1 b\n")
+    acc = FeatStats()
+    acc.update(np.random.default_rng(0).normal(size=(10, 80)))
+    acc.save(tmp_path / "stats.npz")
+    args = parse_with_config(get_parser(SpeakerTask), [
+        "--config", str(conf), "--exp_dir", str(tmp_path), "--train_data_dir", str(tmp_path / "data"),
+        "--train_feats", str(tmp_path / "feats.scp"), "--valid_data_dir", "x", "--valid_feats", "x"])
+    dataclass_from_args(TrainerConfig, args)
+    task = SpeakerTask()
+    task.check_args(args)
+    return task.build_model(args)
+
+
+def build_dmo(conf, tmp_path):
+    """The options check; the student and fake score of a flow model of the same size's config."""
+    from ttsrl.align.dmo import DMOModel, DMOOptions
+    from ttsrl.models.flow import FlowConfig, FlowMatching
+    from ttsrl.tasks.dmo import DMOTask
+    from ttsrl.utils.config import load_yaml
+
+    args = parse_with_config(get_parser(DMOTask), [
+        "--config", str(conf), "--exp_dir", str(tmp_path), "--teacher", "x", "--tokenizer_dir", "x",
+        "--train_dir", "x", "--train_feats", "x", "--train_data_dir", "x",
+        "--valid_dir", "x", "--valid_feats", "x", "--valid_data_dir", "x"])
+    dataclass_from_args(TrainerConfig, args)
+    dataclass_from_args(DMOOptions, args)
+    flow_conf = load_yaml(ROOT / "conf" / "flow" / conf.name)["model_conf"]
+    return DMOModel.from_teacher(FlowMatching(FlowConfig(vocab_size=1000, **flow_conf)))
+
+
 BUILDERS = {"tokenizer": build_tokenizer, "lm": build_lm, "flow": build_flow, "vocoder": build_vocoder, "asr": build_asr,
-            "reward": build_reward, "align": build_align}
+            "reward": build_reward, "align": build_align, "speaker": build_speaker, "dmo": build_dmo}
 CONFIGS = sorted(p for p in (ROOT / "conf").glob("*/*.yaml"))
 
 

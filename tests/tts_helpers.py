@@ -1,6 +1,9 @@
 """Tiny random-weight TTS models (tokenizer, codec LM, flow) and a prompted toy data dir, shared by tests."""
 import dataclasses
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import torch
 
@@ -48,3 +51,33 @@ def make_prompted_set(tmp_path):
     write_kv(os.path.join(d, "prompt_text"), {u: "hello" for u in utts})
     write_kv(os.path.join(d, "text"), {**dd.text, utts[1]: "a buzz"})  # z is unknown
     return d, utts
+
+
+SAVING_CHILD = """
+import sys, torch
+from {module} import {task}
+from ttsrl.tasks.base import run_task
+from ttsrl.train import distributed as du
+
+class Saving({task}):
+    def final_metrics(self, args, trainer, valid_loader):
+        torch.save({{k: v.clone() for k, v in trainer.model.state_dict().items()}}, f"{{args.exp_dir}}/rank{{du.get_rank()}}.pt")
+        return super().final_metrics(args, trainer, valid_loader)
+
+run_task(Saving, sys.argv[1:])
+"""
+
+
+def torchrun_saving_ranks(tmp_path, module: str, task: str, args: list[str], nproc: int = 2):
+    """Run ``task`` (of ``module``) under torchrun with ``nproc`` CPU processes (gloo); each rank saves its
+    final weights as ``<exp_dir>/rank<r>.pt``. Returns the finished process (stdout, stderr, returncode)."""
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
+                                                             "MASTER_PORT") and not k.startswith("SLURM_")}
+    env.update(PYTHONPATH=os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+               OMP_NUM_THREADS="1")
+    child = tmp_path / "child.py"
+    child.write_text(SAVING_CHILD.format(module=module, task=task))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+           str(child), *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)

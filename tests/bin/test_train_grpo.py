@@ -1,15 +1,13 @@
 """train_align --method grpo: the online loop on a tiny fixture, skipped groups, exact resume, DDP, the repeated batches."""
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from test_train_align import TINY, make_set
+from tts_helpers import torchrun_saving_ranks
 
 from ttsrl.bin import train_align
 from ttsrl.models.codec_lm import CodecLM, CodecLMConfig, load_codec_lm
@@ -17,7 +15,6 @@ from ttsrl.models.reward import MultiTaskReward, MultiTaskRewardConfig
 from ttsrl.train.sampler import BucketBatchSampler, RepeatedBatchSampler, build_loader
 from ttsrl.utils.checkpoint import load_checkpoint
 
-ROOT = Path(__file__).resolve().parents[2]
 V = 20
 
 
@@ -142,34 +139,13 @@ def test_repeated_batches_and_their_resume_position():
     assert [(int(b["x"]), b["repeat"], b["slot"]) for b in batches[:4]] == [(0, 0, 0), (0, 1, 0), (1, 0, 0), (1, 1, 0)]
 
 
-CHILD = """
-import sys, torch
-from ttsrl.tasks.align import AlignTask
-from ttsrl.tasks.base import run_task
-from ttsrl.train import distributed as du
-
-class Saving(AlignTask):
-    def final_metrics(self, args, trainer, valid_loader):
-        torch.save({k: v.clone() for k, v in trainer.model.state_dict().items()}, f"{args.exp_dir}/rank{du.get_rank()}.pt")
-        return super().final_metrics(args, trainer, valid_loader)
-
-run_task(Saving, sys.argv[1:])
-"""
-
-
 @pytest.mark.slow
 def test_ddp_with_gloo_gives_identical_weights(data, tmp_path):
     """2 processes under torchrun (gloo on CPU): each samples and scores its own prompts; the averaged
     gradients leave both ranks with the same weights, moved from the init."""
     exp = tmp_path / "ddp"
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
-                                                             "MASTER_PORT") and not k.startswith("SLURM_")}
-    env.update(PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-               OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(tmp_path / "child.py"), *grpo_args(data, exp, "--max_steps", "2", "--max_tokens", "150", "--ngpu", "0")]
-    (tmp_path / "child.py").write_text(CHILD)
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    proc = torchrun_saving_ranks(tmp_path, "ttsrl.tasks.align", "AlignTask", grpo_args(
+        data, exp, "--max_steps", "2", "--max_tokens", "150", "--ngpu", "0"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     r0, r1 = (torch.load(exp / f"rank{r}.pt") for r in range(2))
     for k in r0:

@@ -26,6 +26,7 @@ TINY = [
     "--online_iters", "2 coh:1",
     "--num_candidates", "2", "--sample_args", "--top_k 5 --max_len_ratio 2",
     "--decode_args", "--top_k 5 --max_len_ratio 2 --flow_n_steps 2", "--score_metrics", "wer,cer,sim",
+    "--flow_student", "dmo", "--speaker_config", f"{CONF}/speaker/tiny.yaml", "--dmo_config", f"{CONF}/dmo/tiny.yaml",
 ]
 
 
@@ -101,6 +102,16 @@ def test_every_stage_wrote_its_outputs(recipe):
     rm = json.loads((recipe / "exp/reward/metrics.json").read_text())
     assert {"ctc_cer", "emo_acc", "gender_acc", "spearman_vs_judge"} <= set(rm), rm
     assert rm["metrics_set"] == "test" and rm["ctc_cer"] == rm["ctc_cer_test"], rm  # golden test tokens
+    # --flow_student dmo: the speaker encoder, the student, and the rows of golden and base tokens through it
+    assert "dev_eer" in json.loads((recipe / "exp/base/speaker/metrics.json").read_text())
+    dm = json.loads((recipe / "exp/base/flow_dmo/metrics.json").read_text())
+    assert {"student_cer", "teacher_cer", "student_sim", "speedup"} <= set(dm), dm
+    for tag in ("resynth_dmo", "base_dmo"):
+        assert "cer" in results[tag]["test"], (tag, results)
+        log = (recipe / f"exp/{tag}/decode/test/log/synthesize.1.log").read_text()
+        assert ("--flow exp/base/flow_dmo/student/model.pt --flow_solver renoise --flow_n_steps 2 --flow_cfg_scale 0"
+                in log), log[:2000]
+    assert "--flow exp/base/flow/model.pt" in (recipe / "exp/base/decode/test/log/synthesize.1.log").read_text()
     tm = json.loads((recipe / "exp/tokenizer/metrics.json").read_text())
     assert "ctc_cer" in tm and "codebook_perplexity" in tm
     assert "dev_token_acc" in json.loads((recipe / "exp/base/lm/metrics.json").read_text())

@@ -95,6 +95,9 @@ def test_unknown_option_and_stray_argument_fail(tmp_path):
     (("--num_candidates", "2.5"), "--num_candidates must be an integer >= 1, got '2.5'"),
     (("--pair_margin", "-1"), "--pair_margin must be a number >= 0, got '-1'"),
     (("--vocoder", "hifigan"), "--vocoder must be griffin_lim or vocos, got 'hifigan'"),
+    (("--flow_student", "cm"), "--flow_student must be none or dmo, got 'cm'"),
+    (("--flow_student", "dmo", "--dmo_config", "/no/such.yaml"), "--dmo_config /no/such.yaml: no such file"),
+    (("--decode_models", "base base_dmo"), "--decode_models base_dmo: no DMO student"),
     (("--align_methods", "dpo nonsense"), "unknown --align_methods entry 'nonsense'"),
     (("--align_set_size", "0", "--stage", "7"), "stage 7 needs --align_set_size > 0"),
     (("--lm_config", "/no/such.yaml"), "--lm_config /no/such.yaml: no such file"),
@@ -164,7 +167,7 @@ def test_help_lists_stages_and_options(tmp_path):
     assert r.returncode == 0
     assert "--stop_stage" in r.stdout and "scoring" in r.stdout
     for option in ("--expdir", "--dumpdir", "--datadir", "--vocoder_config", "--cmd_backend", "--db_dir",
-                   "--base_exp", "--strict_text"):
+                   "--base_exp", "--strict_text", "--flow_student", "--dmo_config", "--speaker_config"):
         assert option in r.stdout, option
     assert "shared/DESIGN.md" not in r.stdout  # not in the repository; the README is
 

@@ -178,6 +178,48 @@ def test_cfg_scale_zero_is_no_guidance():
     assert not torch.allclose(guided, out)
 
 
+def test_renoise_sampler_written_out():
+    """renoise: predict the clean mel at t = k / n, noise it afresh to (k + 1) / n; the last prediction is the output."""
+    model = make().eval()
+    tokens = torch.randint(0, 20, (1, 5), generator=torch.Generator().manual_seed(0))
+    lens = torch.tensor([5])
+    out, _ = model.synthesize(tokens, lens, n_steps=2, cfg_scale=0.0, solver="renoise",
+                              generator=torch.Generator().manual_seed(0))
+    calls = count_calls(model)
+    model.synthesize(tokens, lens, n_steps=2, cfg_scale=0.0, solver="renoise")
+    assert len(calls) == 2
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(0)
+        mu = model.encoder(tokens, lens)
+        mask = torch.ones(1, 20, dtype=torch.bool)
+        zeros = torch.zeros_like(mu)
+        x = torch.randn(mu.shape, generator=g)
+        s = model.config.sigma_min
+        x1 = (1 - s) * x + model.estimator(x, mask, mu, torch.tensor([0.0]), zeros, zeros)  # t = 0
+        x = (1 - (1 - s) * 0.5) * torch.randn(mu.shape, generator=g) + 0.5 * x1
+        x1 = (1 - s) * x + (1 - (1 - s) * 0.5) * model.estimator(x, mask, mu, torch.tensor([0.5]), zeros, zeros)
+        ref = model.mvn.inverse(x1)
+    assert torch.allclose(out, ref, atol=1e-5)
+
+
+def test_conditions_and_velocity_are_the_forward_pass():
+    """forward = conditions + flow_loss; velocity with guidance is guided_velocity of the two passes."""
+    model = make().train()
+    tokens, token_lens, mel, mel_lens = batch()
+    a = model(tokens, token_lens, mel, mel_lens, generator=torch.Generator().manual_seed(3)).loss
+    c = model.conditions(tokens, token_lens, mel, mel_lens, generator=torch.Generator().manual_seed(3))
+    assert c.loss_mask.equal(c.mask & ~c.pmask)
+    model.eval()
+    x, t = torch.randn_like(c.x1), torch.full((2,), 0.4)
+    uncond = type(c)(c.x1, c.mask, c.pmask, torch.zeros_like(c.mu), torch.zeros_like(c.cond), torch.zeros_like(c.spk))
+    torch.testing.assert_close(model.velocity(x, t, c, 0.7),
+                               guided_velocity(model.velocity(x, t, c), model.velocity(x, t, uncond), 0.7))
+    model.train()
+    g = torch.Generator().manual_seed(3)
+    b = model.flow_loss(model.conditions(tokens, token_lens, mel, mel_lens, generator=g), g).loss
+    assert torch.allclose(a, b)
+
+
 def test_bad_solver():
     with pytest.raises(ValueError, match="solver"):
         synth(make().eval(), solver="rk4")

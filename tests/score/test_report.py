@@ -81,6 +81,8 @@ def test_full_report(fake, tmp_path):
 
 
 def test_report_model_order_and_colors():
+    assert report_model_order(["dpo_dmo", "base_dmo", "dpo", "resynth_dmo", "base", "resynth"]) == [
+        "resynth", "resynth_dmo", "base", "base_dmo", "dpo", "dpo_dmo"]
     tags = ["speechalign", "raft", "resynth", "base", "dpo_iter1", "ground_truth", "dpo", "speechalign_iter1",
             "diffro_happy", "diffro", "zzz", "coh", "dpo_iter2"]  # fmt: skip
     assert report_model_order(tags) == ["ground_truth", "resynth", "base", "dpo_iter1", "dpo_iter2", "dpo",

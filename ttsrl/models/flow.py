@@ -23,7 +23,9 @@ Classifier-free guidance: ``mu``, ``cond`` and ``spk`` are all zeroed for an utt
 probability ``cfg_dropout`` in training; at inference ``v = (1 + s) v_cond - s v_uncond``
 (CosyVoice's ``inference_cfg_rate``; ``s = 0`` is no guidance). ODE from t = 0 (noise) to 1
 with Euler (``n_steps`` estimator calls) or midpoint (``2 n_steps``), on a linear or cosine
-(``t = 1 - cos(t pi / 2)``, finer steps near the noise) time grid.
+(``t = 1 - cos(t pi / 2)``, finer steps near the noise) time grid; or ``renoise``, the few-step
+sampler of a distilled student (``ttsrl.align.dmo``): predict the clean mel at ``t_k = k / n``, noise
+it afresh to ``t_{k+1}``, and so on (DMD2's multi-step generator).
 
 Usage::
 
@@ -77,6 +79,23 @@ class FlowOutput:
     mask: torch.Tensor  # (B, T) frames in the loss
 
 
+@dataclass
+class FlowConditions:
+    """What the estimator reads besides ``x_t`` and ``t``, and the target of training."""
+
+    x1: torch.Tensor  # (B, n_mels, T) normalized target mel (prompt frames included)
+    mask: torch.Tensor  # (B, T) valid frames
+    pmask: torch.Tensor  # (B, T) prompt frames (given, not generated)
+    mu: torch.Tensor  # (B, n_mels, T) token encoding
+    cond: torch.Tensor  # (B, n_mels, T) the prompt mel (zero elsewhere)
+    spk: torch.Tensor  # (B, n_mels, T) speaker condition (zero without one)
+
+    @property
+    def loss_mask(self) -> torch.Tensor:
+        """(B, T) the generated frames: valid and not prompt."""
+        return self.mask & ~self.pmask
+
+
 def sinusoidal(x: torch.Tensor, dim: int, scale: float = 1000.0) -> torch.Tensor:
     """Sinusoidal embedding of positions or times ``x`` (...,) -> (..., dim)."""
     half = dim // 2
@@ -101,6 +120,12 @@ def ot_path(x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor, sigma_min: floa
     x_t = (1 - (1 - sigma_min) * t) * x0 + t * x1
     u = x1 - (1 - sigma_min) * x0
     return x_t, u
+
+
+def predict_x1(x_t: torch.Tensor, v: torch.Tensor, t, sigma_min: float) -> torch.Tensor:
+    """The clean sample a velocity ``v`` at ``x_t`` implies on the OT path (:func:`ot_path` solved for
+    ``x1``): ``(1 - sigma_min) x_t + (1 - (1 - sigma_min) t) v``; ``t`` broadcasts (e.g. ``(B, 1, 1)``)."""
+    return (1 - sigma_min) * x_t + (1 - (1 - sigma_min) * t) * v
 
 
 def masked_mse(v: torch.Tensor, u: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -238,13 +263,14 @@ class FlowMatching(nn.Module):
         s = F.normalize(spk.to(ref.dtype), dim=-1)  # unit norm, as CosyVoice
         return self.spk_proj(s).unsqueeze(-1).expand(B, self.config.n_mels, T)
 
-    def forward(self, tokens: torch.Tensor, token_lens: torch.Tensor, mel: torch.Tensor, mel_lens: torch.Tensor,
-                spk: torch.Tensor | None = None, prompt_lens: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> FlowOutput:
-        """Flow-matching loss. tokens (B, L); mel (B, n_mels, T) log-mel; spk (B, spk_embed_dim).
+    def conditions(self, tokens: torch.Tensor, token_lens: torch.Tensor, mel: torch.Tensor, mel_lens: torch.Tensor,
+                   spk: torch.Tensor | None = None, prompt_lens: torch.Tensor | None = None,
+                   generator: torch.Generator | None = None, cfg_dropout: bool | None = None) -> FlowConditions:
+        """The training target and conditions of a batch (see :meth:`forward`).
 
-        ``prompt_lens`` (B,) fixes the prompt frames (default: random prefixes); ``generator``
-        makes noise, times, prompts and CFG drops reproducible."""
+        The prompt is a random prefix of each target in training mode (``prompt_lens`` fixes it;
+        none in eval mode); ``cfg_dropout`` (default: in training mode) drops every condition of an
+        utterance with probability ``config.cfg_dropout``."""
         config = self.config
         B = tokens.shape[0]
         dev = mel.device
@@ -262,14 +288,40 @@ class FlowMatching(nn.Module):
         pmask = lengths_to_mask(prompt_lens.to(dev), T)  # (B, T)
         cond = x1 * pmask.unsqueeze(1)
         spk_c = self._spk(spk, B, T, x1)
-        if self.training and config.cfg_dropout > 0:
+        if (self.training if cfg_dropout is None else cfg_dropout) and config.cfg_dropout > 0:
             keep = (rand(B) >= config.cfg_dropout).to(x1.dtype).view(B, 1, 1)
             mu, cond, spk_c = mu * keep, cond * keep, spk_c * keep
-        t = time_schedule(rand(B), config.t_schedule)
-        x0 = torch.randn(x1.shape, device=dev, generator=generator, dtype=x1.dtype)
-        x_t, u = ot_path(x0, x1, t.view(B, 1, 1), config.sigma_min)
-        v = self.estimator(x_t, mask, mu, t, spk_c, cond)
-        loss_mask = mask & ~pmask
+        return FlowConditions(x1, mask, pmask, mu, cond, spk_c)
+
+    def velocity(self, x: torch.Tensor, t: torch.Tensor, c: FlowConditions, cfg_scale: float = 0.0) -> torch.Tensor:
+        """The estimator's velocity at ``x`` (B, C, T), times ``t`` (B,), under conditions ``c``;
+        ``cfg_scale > 0``: guided (the conditional and unconditional passes in one batch of 2B)."""
+        if cfg_scale == 0:
+            return self.estimator(x, c.mask, c.mu, t, c.spk, c.cond)
+        B = x.shape[0]
+        v = self.estimator(torch.cat([x, x]), torch.cat([c.mask, c.mask]), torch.cat([c.mu, torch.zeros_like(c.mu)]),
+                           torch.cat([t, t]), torch.cat([c.spk, torch.zeros_like(c.spk)]),
+                           torch.cat([c.cond, torch.zeros_like(c.cond)]))
+        return guided_velocity(v[:B], v[B:], cfg_scale)
+
+    def forward(self, tokens: torch.Tensor, token_lens: torch.Tensor, mel: torch.Tensor, mel_lens: torch.Tensor,
+                spk: torch.Tensor | None = None, prompt_lens: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> FlowOutput:
+        """Flow-matching loss. tokens (B, L); mel (B, n_mels, T) log-mel; spk (B, spk_embed_dim).
+
+        ``prompt_lens`` (B,) fixes the prompt frames (default: random prefixes); ``generator``
+        makes noise, times, prompts and CFG drops reproducible."""
+        c = self.conditions(tokens, token_lens, mel, mel_lens, spk, prompt_lens, generator)
+        return self.flow_loss(c, generator)
+
+    def flow_loss(self, c: FlowConditions, generator: torch.Generator | None = None) -> FlowOutput:
+        """The flow-matching loss toward ``c.x1`` (normalized mel) over its non-prompt frames."""
+        B = c.x1.shape[0]
+        t = time_schedule(torch.rand(B, device=c.x1.device, generator=generator), self.config.t_schedule)
+        x0 = torch.randn(c.x1.shape, device=c.x1.device, generator=generator, dtype=c.x1.dtype)
+        x_t, u = ot_path(x0, c.x1, t.view(B, 1, 1), self.config.sigma_min)
+        v = self.estimator(x_t, c.mask, c.mu, t, c.spk, c.cond)
+        loss_mask = c.loss_mask
         return FlowOutput(masked_mse(v, u, loss_mask), loss_mask.sum(), loss_mask)
 
     @torch.no_grad()
@@ -286,10 +338,7 @@ class FlowMatching(nn.Module):
         to 4 x its ``prompt_token_lens``); only the new frames are returned. Frames past an
         utterance's length are ``log(1e-5)`` (silence)."""
         config = self.config
-        if solver not in ("euler", "midpoint"):
-            raise ValueError(f"unknown ODE solver {solver!r} (euler, midpoint)")
-        if n_steps < 1:
-            raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+        check_solver(solver, n_steps)
         dev = tokens.device
         B = tokens.shape[0]
         token_lens = token_lens.to(dev)
@@ -318,29 +367,10 @@ class FlowMatching(nn.Module):
                 cond[i, :, :p * config.token_frames] = self.mvn(fit_length(pm, p * config.token_frames))[0]
         mask = lengths_to_mask(all_lens * config.token_frames, Tall)
         mu = self.encoder(seq, all_lens)
-        spk_c = self._spk(spk, B, Tall, mu)
+        c = FlowConditions(cond, mask, lengths_to_mask(p_lens * config.token_frames, Tall), mu, cond,
+                           self._spk(spk, B, Tall, mu))  # x1: only its prompt frames (cond) are read
         x = torch.randn(mu.shape, device=dev, generator=generator, dtype=mu.dtype) * temperature
-        ts = time_schedule(torch.linspace(0, 1, n_steps + 1, device=dev), t_schedule or config.t_schedule)
-
-        def velocity(x, t):
-            tt = torch.full((B,), float(t), device=dev)
-            if cfg_scale == 0:
-                return self.estimator(x, mask, mu, tt, spk_c, cond)
-            # conditional and unconditional in one batch of 2B
-            v = self.estimator(torch.cat([x, x]), torch.cat([mask, mask]),
-                               torch.cat([mu, torch.zeros_like(mu)]), torch.cat([tt, tt]),
-                               torch.cat([spk_c, torch.zeros_like(spk_c)]),
-                               torch.cat([cond, torch.zeros_like(cond)]))
-            return guided_velocity(v[:B], v[B:], cfg_scale)
-
-        for k in range(n_steps):
-            t0, t1 = ts[k], ts[k + 1]
-            dt = t1 - t0
-            if solver == "euler":
-                x = x + dt * velocity(x, t0)
-            else:
-                x_mid = x + 0.5 * dt * velocity(x, t0)
-                x = x + dt * velocity(x_mid, t0 + 0.5 * dt)
+        x = self.solve(x, c, n_steps, cfg_scale, solver, generator, t_schedule)
         mel_full = self.mvn.inverse(x)  # (B, C, Tall)
         out_lens = token_lens * config.token_frames
         out = torch.full((B, config.n_mels, int(out_lens.max()) if B else 0), math.log(1e-5), device=dev)
@@ -348,6 +378,55 @@ class FlowMatching(nn.Module):
             s = int(p_lens[i]) * config.token_frames
             out[i, :, :int(out_lens[i])] = mel_full[i, :, s:s + int(out_lens[i])]
         return out, out_lens
+
+    def solve(self, x: torch.Tensor, c: FlowConditions, n_steps: int, cfg_scale: float = 0.0, solver: str = "euler",
+              generator: torch.Generator | None = None, t_schedule: str | None = None) -> torch.Tensor:
+        """From noise ``x`` (B, C, T) at t = 0 to a normalized mel at t = 1 under conditions ``c``.
+
+        ``euler``/``midpoint``: the ODE on the time grid of ``t_schedule`` (default the config's).
+        ``renoise``: the few-step sampler of a distilled student (DMD2's multi-step generator):
+        at ``t_k = k / n_steps`` predict the clean mel (:func:`predict_x1`; the prompt frames are the
+        prompt's), then noise it afresh to ``t_{k+1}``; the last prediction is the output."""
+        check_solver(solver, n_steps)
+        B, dev = x.shape[0], x.device
+        if solver == "renoise":
+            for k in range(n_steps):
+                x1 = self.predict_clean(x, k / n_steps, c, cfg_scale)
+                if k + 1 < n_steps:
+                    x = renoise(x1, (k + 1) / n_steps, self.config.sigma_min, generator)
+            return x1
+        ts = time_schedule(torch.linspace(0, 1, n_steps + 1, device=dev), t_schedule or self.config.t_schedule)
+        for k in range(n_steps):
+            t0, t1 = ts[k], ts[k + 1]
+            dt = t1 - t0
+            if solver == "euler":
+                x = x + dt * self.velocity(x, torch.full((B,), float(t0), device=dev), c, cfg_scale)
+            else:
+                x_mid = x + 0.5 * dt * self.velocity(x, torch.full((B,), float(t0), device=dev), c, cfg_scale)
+                x = x + dt * self.velocity(x_mid, torch.full((B,), float(t0 + 0.5 * dt), device=dev), c, cfg_scale)
+        return x
+
+    def predict_clean(self, x: torch.Tensor, t: float, c: FlowConditions, cfg_scale: float = 0.0) -> torch.Tensor:
+        """The clean normalized mel the velocity at ``(x, t)`` implies, its prompt frames set to the prompt's."""
+        tt = torch.full((x.shape[0],), float(t), device=x.device)
+        x1 = predict_x1(x, self.velocity(x, tt, c, cfg_scale), t, self.config.sigma_min)
+        return torch.where(c.pmask.unsqueeze(1), c.cond, x1)
+
+
+SOLVERS = ("euler", "midpoint", "renoise")
+
+
+def check_solver(solver: str, n_steps: int) -> None:
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown flow solver {solver!r} ({', '.join(SOLVERS)})")
+    if n_steps < 1:
+        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+
+
+def renoise(x1: torch.Tensor, t: float, sigma_min: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``x1`` noised afresh to time ``t`` on the OT path."""
+    x0 = torch.randn(x1.shape, device=x1.device, generator=generator, dtype=x1.dtype)
+    return ot_path(x0, x1, t, sigma_min)[0]
 
 
 def load_flow(path: str | os.PathLike, device: str | torch.device = "cpu") -> FlowMatching:

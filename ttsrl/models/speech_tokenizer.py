@@ -328,6 +328,12 @@ class SpeechTokenizer(nn.Module):
         codes = self.embed_tokens(tokens.masked_fill(~valid, 0)) * valid[..., None]
         return self._ctc_head(codes, token_lens)
 
+    def mel_ctc_log_probs(self, mel: torch.Tensor, mel_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw log-mel ``(B, T, n_mels)`` -> the text head's CTC log-probs and lengths, differentiable in
+        ``mel`` (the quantizer passes gradients straight through): a recognizer on mel (DMO's CTC loss)."""
+        _, codes, _, lens = self._encode(mel, mel_lens)
+        return self._ctc_head(codes, lens)
+
     @torch.no_grad()
     def ctc_decode(self, tokens: torch.Tensor, token_lens: torch.Tensor) -> list[list[int]]:
         """Greedy CTC transcription (char ids, blanks and repeats removed) of speech tokens."""

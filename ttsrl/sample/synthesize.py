@@ -66,7 +66,9 @@ class Request:
 class FlowOptions:
     n_steps: int = field(default=10, metadata={"help": "ODE steps of the flow model (NFE; midpoint uses 2 per step)"})
     cfg_scale: float = field(default=0.7, metadata={"help": "classifier-free guidance scale (0 = off)"})
-    solver: str = field(default="euler", metadata={"help": "ODE solver", "choices": ("euler", "midpoint")})
+    solver: str = field(default="euler", metadata={"help": "ODE solver; renoise: the few-step sampler of a distilled "
+                                                           "student (DMO; with --flow_cfg_scale 0)",
+                                                   "choices": ("euler", "midpoint", "renoise")})
     temperature: float = field(default=1.0, metadata={"help": "scale of the flow's starting noise (Matcha-TTS's "
                                                                   "temperature; < 1: less varied output)"})
     seed: int = field(default=0, metadata={"help": "seed of the flow's starting noise"})

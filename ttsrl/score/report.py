@@ -176,9 +176,10 @@ def metric_info(name: str) -> MetricInfo:
 
 
 def report_model_order(tags: Sequence[str]) -> list[str]:
-    """References, then ``base``, then the methods in :data:`METHOD_FAMILIES` order (a family's
-    iterations in order, then the family's own tag, then its variants); unknown tags last, sorted."""
-    head = [t for t in (*REFERENCES, BASE) if t in tags]
+    """References, then ``base`` (each followed by its ``_dmo`` row: the same tokens through the DMO
+    student), then the methods in :data:`METHOD_FAMILIES` order (a family's iterations in order,
+    then the family's own tag, then its variants); unknown tags last, sorted."""
+    head = [t for ref in (*REFERENCES, BASE) for t in (ref, f"{ref}_dmo") if t in tags]
     by_length = sorted(METHOD_FAMILIES, key=len, reverse=True)
 
     def key(tag: str) -> tuple:

@@ -103,3 +103,39 @@ class SpeakerSim:
     def similarity(self, wav: np.ndarray, sr: int, ref: np.ndarray, ref_sr: int) -> float:
         """Cosine similarity of the embeddings of ``wav`` and ``ref``."""
         return self.cosine(self.embed(wav, sr), self.embed(ref, ref_sr))
+
+
+def equal_error_rate(scores: np.ndarray, same: np.ndarray) -> tuple[float, float]:
+    """Equal-error rate (fraction) of verification trials and its threshold.
+
+    ``scores`` (N,) similarities and ``same`` (N,) bool (target trial: one speaker). At threshold
+    ``t`` a trial is accepted when its score is >= t; the false-rejection rate (targets below t)
+    rises and the false-acceptance rate (non-targets at or above t) falls as t grows. The EER is
+    where they cross, linearly interpolated between the two thresholds around the crossing."""
+    scores = np.asarray(scores, dtype=np.float64)
+    same = np.asarray(same, dtype=bool)
+    n_t, n_n = int(same.sum()), int((~same).sum())
+    if n_t == 0 or n_n == 0:
+        raise ValueError(f"the EER needs target and non-target trials ({n_t} and {n_n} given)")
+    order = np.argsort(scores, kind="stable")
+    s, y = scores[order], same[order]
+    # threshold just above s[k]: trials 0..k rejected
+    frr = np.concatenate([[0.0], np.cumsum(y) / n_t])  # (N + 1,) thresholds: below all, then above each
+    far = np.concatenate([[1.0], 1.0 - np.cumsum(~y) / n_n])
+    thresholds = np.concatenate([[s[0]], s])
+    k = int(np.argmax(frr >= far))  # the first threshold where the rejections catch up
+    if k == 0:
+        return 0.0, float(thresholds[0])
+    d0, d1 = far[k - 1] - frr[k - 1], frr[k] - far[k]  # both >= 0
+    w = d0 / (d0 + d1) if d0 + d1 > 0 else 0.0
+    eer = (1 - w) * (frr[k - 1] + far[k - 1]) / 2 + w * (frr[k] + far[k]) / 2
+    return float(eer), float((1 - w) * thresholds[k - 1] + w * thresholds[k])
+
+
+def trial_scores(emb: np.ndarray, labels: list) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine scores and same-speaker flags of every pair i < j of unit embeddings ``emb`` (N, D)."""
+    emb = np.asarray(emb, dtype=np.float64)
+    sims = emb @ emb.T
+    i, j = np.triu_indices(len(emb), k=1)
+    labels = np.asarray(labels)
+    return sims[i, j], labels[i] == labels[j]

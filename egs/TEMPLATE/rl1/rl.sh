@@ -12,6 +12,7 @@
 #   2 features and speech tokenizer training                     -> dump/feats, exp/tokenizer
 #   3 tokenization of every set (--text_token_type)               -> dump/tokens/<set>
 #   4 base TTS training: codec LM, flow matching, vocoder         -> exp/base/{lm,flow,vocoder}
+#     [--flow_student dmo: speaker encoder, few-step DMO student]  -> exp/base/{speaker,flow_dmo}
 #   5 sampling N candidates per (prompt, text)                    -> exp/<model>/samples/<set>
 #   6 reward model, candidate scoring, preference pairs           -> exp/reward, pairs.jsonl
 #   7 preference alignment (--align_methods)                      -> exp/<method>/lm
@@ -74,12 +75,21 @@
 #   --lm_config / --flow_config  stage 4 configs (default ${MAIN_ROOT}/conf/{lm,flow}/<conf_size>.yaml)
 #   --vocoder griffin_lim|vocos  vocoder of stages 4 and 8 (vocos is trained in stage 4)
 #   --vocoder_config FILE        stage 4 vocos config (default ${MAIN_ROOT}/conf/vocoder/<conf_size>.yaml)
+#   --flow_student none|dmo      stage 4: dmo also distils the flow model into a few-step student (DMOSpeech:
+#                                distribution matching + a CTC loss + a speaker-verification loss; ttsrl.bin.train_dmo)
+#                                after a speaker encoder for that loss (ttsrl.bin.train_speaker_encoder), also with
+#                                --base_exp (the student goes to exp/base/flow_dmo, never into the base). Stage 8 then
+#                                decodes resynth_dmo and base_dmo too: a model tag <tag>_dmo is <tag> through the
+#                                student (its steps, the renoise sampler, no guidance). Small configs: speaker encoder
+#                                ~5 min, DMO ~60 min on 2 cores (default none)
+#   --speaker_config / --dmo_config   their configs (default ${MAIN_ROOT}/conf/{speaker,dmo}/<conf_size>.yaml)
 #   --sample_sets, --num_candidates, --sample_args   stage 5 sampling (default: the align set and dev, 4)
 #   --lm_prompt true|false       whether the codec LM reads the zero-shot prompt (its text and speech tokens)
 #                                in stages 4 (training layout), 5, 7, 8 and the KL of 9; false: the prompt conditions
 #                                the flow model only, and the LM trains on the text alone (default true)
 #   --decode_models "..."        stage 8: models that synthesize the test sets (default: resynth base and the
-#                                align methods; resynth: golden tokens)
+#                                align methods, and resynth_dmo base_dmo with --flow_student dmo; resynth: golden
+#                                tokens; <tag>_dmo: <tag>'s tokens through the DMO student)
 #   --decode_args "..."          options of ttsrl.bin.synthesize (sampling, --flow_n_steps, ...)
 #   --strict_text true|false     stage 8: a text with letters the LM's text units cannot spell (e.g. Chinese
 #                                characters for an English model) fails that utterance, listed with its reason
@@ -154,6 +164,9 @@ lm_config=""            # stage 4: codec LM config (empty: ${MAIN_ROOT}/conf/lm/
 flow_config=""          # stage 4: flow-matching config (empty: ${MAIN_ROOT}/conf/flow/<conf_size>.yaml)
 vocoder=griffin_lim     # stage 4/8: griffin_lim (no training) or vocos (trained in stage 4)
 vocoder_config=""       # stage 4: vocos config (empty: ${MAIN_ROOT}/conf/vocoder/<conf_size>.yaml)
+flow_student=none       # stage 4: none, or dmo (a few-step student of the flow model; decoded as <tag>_dmo)
+speaker_config=""       # stage 4, dmo: speaker encoder config (empty: ${MAIN_ROOT}/conf/speaker/<conf_size>.yaml)
+dmo_config=""           # stage 4, dmo: DMO config (empty: ${MAIN_ROOT}/conf/dmo/<conf_size>.yaml)
 sample_sets=""          # stage 5: sets to sample candidates for (empty: the align set and valid_set)
 num_candidates=4        # stage 5: candidates per (prompt, text)
 sample_args="--top_k 50" # stage 5: sampling options of ttsrl.bin.sample_lm
@@ -203,10 +216,12 @@ check_int headroom_candidates 1
 [[ ${pair_margin} =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]] ||
   fail "--pair_margin must be a number >= 0, got '${pair_margin}'"
 case ${vocoder} in griffin_lim|vocos) ;; *) fail "--vocoder must be griffin_lim or vocos, got '${vocoder}'" ;; esac
+case ${flow_student} in none|dmo) ;; *) fail "--flow_student must be none or dmo, got '${flow_student}'" ;; esac
 # runs STAGE: true when STAGE is in --stage..--stop_stage
 runs() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 for o in train_set valid_set test_sets; do [ -n "${!o// /}" ] || fail "--${o} is empty"; done
-for f in tokenizer_config judge_config lm_config flow_config vocoder_config reward_config align_config; do
+for f in tokenizer_config judge_config lm_config flow_config vocoder_config reward_config align_config \
+         speaker_config dmo_config; do
   [ -z "${!f}" ] || [ -f "${!f}" ] || fail "--${f} ${!f}: no such file"
 done
 
@@ -222,6 +237,10 @@ judge_config=${judge_config:-$(default_config asr)}
 lm_config=${lm_config:-$(default_config lm)}
 flow_config=${flow_config:-$(default_config flow)}
 vocoder_config=${vocoder_config:-$(default_config vocoder)}
+if [ "${flow_student}" = dmo ]; then
+  speaker_config=${speaker_config:-$(default_config speaker)}
+  dmo_config=${dmo_config:-$(default_config dmo)}
+fi
 reward_config=${reward_config:-$(default_config reward)}
 align_methods=${align_method:-${align_methods}}
 [ -n "${align_methods// /}" ] || ! runs 7 || fail "--align_methods is empty"
@@ -280,6 +299,7 @@ if runs 7; then  # an exp dir of another number of iterations is refused now, no
 fi
 if [ -z "${decode_models}" ]; then  # iterated methods: every iteration (<method> = the last one)
   decode_models="resynth base"
+  [ "${flow_student}" != dmo ] || decode_models+=" resynth_dmo base_dmo"
   for m in ${align_methods}; do
     for k in $(seq 1 $(($(method_iters "${m}") - 1))); do decode_models+=" ${m}_iter${k}"; done
     decode_models+=" ${m}"
@@ -302,6 +322,18 @@ tokenizer_dir=${expdir}/tokenizer
 base_lm=${base_dir}/lm/model.pt
 # lm_of MODEL: the codec LM of a model tag of stages 8-9 (base: the base LM, wherever it is)
 lm_of() { if [ "$1" = base ]; then echo "${base_lm}"; else echo "${expdir}/$1/lm/model.pt"; fi; }
+speaker_dir=${expdir}/base/speaker  # --flow_student dmo: the speaker encoder of its SV loss
+dmo_dir=${expdir}/base/flow_dmo     # --flow_student dmo: the student (student/model.pt), never inside --base_exp
+if runs 8 && [ "${flow_student}" != dmo ] && [ ! -f "${dmo_dir}/student/model.pt" ]; then
+  for model in ${decode_models}; do
+    [[ ${model} != *_dmo ]] || fail "--decode_models ${model}: no DMO student (${dmo_dir}/student/model.pt); add --flow_student dmo"
+  done
+fi
+# student_steps: the sampling steps the DMO student was trained for (its saved options)
+student_steps() {
+  python -c 'import sys; from ttsrl.utils.checkpoint import load_checkpoint
+print(load_checkpoint(sys.argv[1])["config"]["dmo"]["student_steps"])' "${dmo_dir}/student/model.pt"
+}
 
 # tokenizer_sum: md5 of the speech tokenizer's weights; stage 3 writes it into each token dir's .done marker
 tokenizer_sum() { md5sum < "${tokenizer_dir}/model.pt" | cut -d' ' -f1; }
@@ -457,6 +489,19 @@ elif [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
       --train_data "${datadir}/${train_set}" --valid_data "${datadir}/${valid_set}"
   fi
 fi
+if runs 4 && [ "${flow_student}" = dmo ]; then  # also with --base_exp: the student is trained here, from its flow model
+  log "Stage 4: the speaker encoder and the few-step DMO student of ${base_dir}/flow"
+  feats=${dumpdir}/feats
+  train_model "${speaker_dir}" "${speaker_config}" ttsrl.bin.train_speaker_encoder \
+    --train_data_dir "${datadir}/${train_set}" --train_feats "${feats}/${train_set}/feats.scp" \
+    --valid_data_dir "${datadir}/${valid_set}" --valid_feats "${feats}/${valid_set}/feats.scp" \
+    --stats "${tokenizer_dir}/stats.npz"
+  train_model "${dmo_dir}" "${dmo_config}" ttsrl.bin.train_dmo --teacher "${base_dir}/flow/model.pt" \
+    --tokenizer_dir "${tokenizer_dir}" --speaker_encoder "${speaker_dir}" \
+    --train_dir "${dumpdir}/tokens/${train_set}" --train_feats "${feats}/${train_set}/feats.scp" \
+    --train_data_dir "${datadir}/${train_set}" --valid_dir "${dumpdir}/tokens/${valid_set}" \
+    --valid_feats "${feats}/${valid_set}/feats.scp" --valid_data_dir "${datadir}/${valid_set}"
+fi
 # sample_candidates LM SET OUT: stage 5's N candidates per (prompt, text) of SET, skipped when OUT/.done exists
 sample_candidates() {
   local lm=$1 dset=$2 sdir=$3
@@ -572,8 +617,12 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
     for dset in ${test_sets}; do
       ddir=${expdir}/${model}/decode/${dset}
       if [ -f "${ddir}/.done" ]; then log "Stage 8: ${ddir}/.done exists; skipping"; continue; fi
-      if [ "${model}" = resynth ]; then src=(--golden_tokens "${dumpdir}/tokens/${dset}/speech.scp")
-      else src=(--lm "$(lm_of "${model}")"); fi
+      tokens_of=${model%_dmo}  # <tag>_dmo: <tag>'s tokens through the DMO student
+      if [ "${tokens_of}" = resynth ]; then src=(--golden_tokens "${dumpdir}/tokens/${dset}/speech.scp")
+      else src=(--lm "$(lm_of "${tokens_of}")"); fi
+      flow=(--flow "${base_dir}/flow/model.pt")
+      [ "${tokens_of}" = "${model}" ] ||
+        flow=(--flow "${dmo_dir}/student/model.pt" --flow_solver renoise --flow_n_steps "$(student_steps)" --flow_cfg_scale 0)
       [ "${vocoder}" = vocos ] && src+=(--vocoder_path "${base_dir}/vocoder/model.pt")
       log "Stage 8: synthesizing ${dset} with ${model} (${decode_nj} jobs) -> ${ddir}"
       rm -f "${ddir}"/wav.*.scp "${ddir}"/errors.* "${ddir}"/rtf.*  # lists of an earlier run's jobs
@@ -581,8 +630,8 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
       ${decode_cmd} --gpu "${ngpu}" JOB=1:"${decode_nj}" "${ddir}/log/synthesize.JOB.log" \
         python -m ttsrl.bin.synthesize "${src[@]}" --job JOB --num_jobs "${decode_nj}" --num_threads "${decode_threads}" \
         --data_dir "${datadir}/${dset}" --out_dir "${ddir}" --tokenizer_dir "${tokenizer_dir}" \
-        --flow "${base_dir}/flow/model.pt" --vocoder "${vocoder}" --ngpu "${ngpu}" --lm_prompt "${lm_prompt}" \
-        --strict_text "${strict_text}" ${decode_args}
+        --vocoder "${vocoder}" --ngpu "${ngpu}" --lm_prompt "${lm_prompt}" \
+        --strict_text "${strict_text}" ${decode_args} "${flow[@]}"
       if [ "${decode_nj}" -gt 1 ]; then  # merge the jobs' lists (wav.JOB.scp, errors.JOB)
         cat "${ddir}"/wav.*.scp | sort > "${ddir}/wav.scp"
         cat "${ddir}"/errors.* | sort > "${ddir}/errors"
