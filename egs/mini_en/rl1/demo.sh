@@ -7,6 +7,12 @@
 # for the demo's 1800 decoded utterances, against ~11 min for all its other metrics). Its models and
 # results go to exp_demo/ (features and tokens to dump_demo/); the table of exp/RESULTS.md is
 # run.sh's, with the small configs and DNSMOS.
+# Measured 2026-12-08 with the LM trained on the text alone (text_dropout 0.1, decoded at cfg_scale 1), demo judge
+# (ground truth reads 25.7 / 36.6 % CER on test / test_hard: the demo judge is weaker than the table's): resynth
+# 35.2 / 45.8, base 44.5 / 56.2 (1.26x / 1.23x resynthesis), SIM 0.699; the base's dev candidates read by the
+# tokenizer's CTC head at 37.6 % (golden tokens 29.7 %). Stage times on 2 cores (another process ran beside the
+# tokenizer): tokenizer 37 min (15 alone), LM 14, flow 14, stages 5-7 ~25, stage 8 ~30, stage 9 ~18 min without
+# the headroom report and reward-vs-judge (--headroom_best_of 0 --reward_vs_judge_utts 0).
 # Usage: ./demo.sh [--stage N] [--stop_stage N] [rl.sh options]
 set -euo pipefail
 
