@@ -49,7 +49,6 @@ Usage (``ttsrl.bin.train_dmo`` runs it all)::
 from __future__ import annotations
 
 import copy
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -321,7 +320,3 @@ def _unwrap(model: nn.Module) -> nn.Module:
 def student_flow_state(model: DMOModel) -> dict[str, torch.Tensor]:
     """The student's state dict (a FlowMatching's, for a ``model.pt`` that ``load_flow`` reads)."""
     return {k: v.detach().cpu() for k, v in model.student.state_dict().items()}
-
-
-def options_dict(opts: DMOOptions) -> dict:
-    return dataclasses.asdict(opts)
