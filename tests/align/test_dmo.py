@@ -3,9 +3,9 @@ student, the student's samples, and the options' checks."""
 import pytest
 import torch
 
-from ttsrl.align.dmo import DMOLoss, DMOModel, DMOOptions, generated_crops
+from ttsrl.align.dmo import DMOLoss, DMOModel, DMOOptions
 from ttsrl.models.flow import FlowConfig, FlowMatching
-from ttsrl.models.speaker_encoder import SpeakerEncoder, SpeakerEncoderConfig
+from ttsrl.models.speaker_encoder import SpeakerEncoder, SpeakerEncoderConfig, crop_windows
 from ttsrl.models.speech_tokenizer import SpeechTokenizer, SpeechTokenizerConfig
 
 
@@ -86,7 +86,7 @@ def test_validation_samples_the_student(models):
 
 def test_generated_crops():
     mel = torch.arange(2 * 10, dtype=torch.float32).view(2, 10, 1)
-    crop, lens = generated_crops(mel, torch.tensor([2, 6]), torch.tensor([9, 8]), 4,
+    crop, lens = crop_windows(mel, torch.tensor([2, 6]), torch.tensor([9, 8]), 4,
                                  generator=torch.Generator().manual_seed(0))
     assert lens.tolist() == [4, 2]
     first = crop[0, :, 0].tolist()

@@ -60,7 +60,9 @@ from ttsrl.losses.dmo import dmd_loss
 from ttsrl.losses.speaker import speaker_cosine_loss
 from ttsrl.models.ctc import ctc_loss_per_unit, greedy_ctc
 from ttsrl.models.flow import FlowConditions, FlowMatching, masked_mse, ot_path, predict_x1, renoise
+from ttsrl.models.speaker_encoder import crop_windows
 from ttsrl.models.speech_tokenizer import edit_distance
+from ttsrl.train.trainer import unwrap_model
 from ttsrl.utils.config import option
 
 __all__ = ["DMOLoss", "DMOModel", "DMOOptions"]
@@ -151,7 +153,7 @@ class DMOLoss:
     def __call__(self, model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict]:
         if model.training:
             return model(self, batch)
-        return self.validate(_unwrap(model), batch)
+        return self.validate(unwrap_model(model), batch)
 
     # ------------------------------------------------------------------ training
     def step(self, model: DMOModel, batch: dict) -> tuple[torch.Tensor, dict]:
@@ -235,7 +237,7 @@ class DMOLoss:
                 loss = loss + o.ctc_weight * l_ctc
                 stats["loss_ctc"] = l_ctc.detach()
             if o.sv_weight > 0:
-                crop, crop_lens = generated_crops(mel, c.pmask.sum(1), lens, o.sv_crop)
+                crop, crop_lens = crop_windows(mel, c.pmask.sum(1), lens, o.sv_crop)
                 with torch.no_grad():
                     ref = self.speaker(batch["mel"].transpose(1, 2), batch["mel_lens"])
                 l_sv = speaker_cosine_loss(self.speaker(crop, crop_lens), ref)
@@ -290,31 +292,11 @@ def evaluate_mel(x: torch.Tensor, c: FlowConditions, flow: FlowMatching, batch: 
             chars += n
         stats["cer"] = 100.0 * errors / max(chars, 1)
     if speaker is not None:
-        crop, crop_lens = generated_crops(mel_btc, c.pmask.sum(1), lens, 10**6)
+        crop, crop_lens = crop_windows(mel_btc, c.pmask.sum(1), lens, 10**6)
         e = speaker(crop, crop_lens)
         ref = speaker(batch["mel"].transpose(1, 2), batch["mel_lens"])
         stats["sim"] = float(F.cosine_similarity(e, ref, dim=-1).mean())
     return stats
-
-
-def generated_crops(mel: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, frames: int,
-                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """A window of at most ``frames`` of each row's generated frames ``[starts, ends)`` of ``mel`` (B, T, C)
-    (random when longer; gradients flow into ``mel``); returns (B, T', C) and lengths."""
-    B = mel.shape[0]
-    lens = (ends - starts).clamp(min=1)
-    out_lens = lens.clamp(max=frames)
-    rows = []
-    for i in range(B):
-        n, m = int(lens[i]), int(out_lens[i])
-        off = int(starts[i]) + (int(torch.randint(0, n - m + 1, (), generator=generator)) if n > m else 0)
-        off = min(off, mel.shape[1] - m)
-        rows.append(F.pad(mel[i, off:off + m], (0, 0, 0, int(out_lens.max()) - m)))
-    return torch.stack(rows), out_lens
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if hasattr(model, "module") else model
 
 
 def student_flow_state(model: DMOModel) -> dict[str, torch.Tensor]:

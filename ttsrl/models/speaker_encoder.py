@@ -35,7 +35,7 @@ from ttsrl.feats.stats import GlobalMVN
 from ttsrl.models.modules import lengths_to_mask
 from ttsrl.utils.checkpoint import load_model
 
-__all__ = ["SpeakerEncoder", "SpeakerEncoderConfig", "load_speaker_encoder"]
+__all__ = ["SpeakerEncoder", "SpeakerEncoderConfig", "crop_windows", "load_speaker_encoder"]
 
 
 @dataclass
@@ -115,6 +115,23 @@ class SpeakerEncoder(nn.Module):
         if self.speaker_weight is None:
             raise ValueError("this speaker encoder has no speaker classifier (n_speakers=0)")
         return emb @ F.normalize(self.speaker_weight, dim=-1).t()
+
+
+def crop_windows(mel: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, frames: int,
+                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A window of at most ``frames`` of each row's frames ``[starts, ends)`` of ``mel`` (B, T, C) (random
+    when longer; gradients flow into ``mel``): training crops, the generated part of a prompted sample.
+    Returns (B, T', C), zero-padded, and the lengths."""
+    B = mel.shape[0]
+    lens = (ends - starts).clamp(min=1)
+    out_lens = lens.clamp(max=frames)
+    rows = []
+    for i in range(B):
+        n, m = int(lens[i]), int(out_lens[i])
+        off = int(starts[i]) + (int(torch.randint(0, n - m + 1, (), generator=generator)) if n > m else 0)
+        off = min(off, mel.shape[1] - m)
+        rows.append(F.pad(mel[i, off:off + m], (0, 0, 0, int(out_lens.max()) - m)))
+    return torch.stack(rows), out_lens
 
 
 def load_speaker_encoder(path: str | os.PathLike, device: str | torch.device = "cpu") -> SpeakerEncoder:

@@ -31,24 +31,12 @@ import torch
 from ttsrl.data.datadir import read_kv, sorted_ids
 from ttsrl.data.dataset import FramesDataset, UttDataset, collate_pad
 from ttsrl.losses.speaker import aam_softmax_loss
-from ttsrl.models.speaker_encoder import SpeakerEncoder, SpeakerEncoderConfig
+from ttsrl.models.speaker_encoder import SpeakerEncoder, SpeakerEncoderConfig, crop_windows
 from ttsrl.score.speaker import equal_error_rate, trial_scores
 from ttsrl.tasks.base import Task
 from ttsrl.train.trainer import move_to_device, unwrap_model
 
 logger = logging.getLogger(__name__)
-
-
-def random_crops(feats: torch.Tensor, lens: torch.Tensor, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A random window of at most ``frames`` frames of each row of ``feats`` (B, T, D) (torch's RNG)."""
-    lens = lens.to(feats.device)
-    out_lens = lens.clamp(max=frames)
-    out = feats.new_zeros(feats.shape[0], int(out_lens.max()), feats.shape[2])
-    for i in range(feats.shape[0]):
-        n, m = int(lens[i]), int(out_lens[i])
-        start = int(torch.randint(0, n - m + 1, ()))
-        out[i, :m] = feats[i, start:start + m]
-    return out, out_lens
 
 
 class SpeakerTask(Task):
@@ -114,7 +102,7 @@ class SpeakerTask(Task):
     def compute_loss(self, model, batch):
         feats, lens = batch["feats"], batch["feats_lens"]
         if model.training:
-            feats, lens = random_crops(feats, lens, self._crop)
+            feats, lens = crop_windows(feats, torch.zeros_like(lens), lens, self._crop)
         emb = model(feats, lens)
         labels = batch["spk"][:, 0]
         cosines = unwrap_model(model).speaker_cosines(emb)  # (B, n_speakers)
